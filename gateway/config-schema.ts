@@ -1,0 +1,121 @@
+/**
+ * The configuration's shape and defaults, as data. `config.ts` walks it to validate a YAML file,
+ * so every error names its path (`redis.url: must be a redis:// URL`), and `iotgw check-config`
+ * prints the effective result. Keys are snake_case, as in the YAML file.
+ */
+export type Rule =
+  | { readonly type: 'string'; readonly default: string | null; readonly nullable?: boolean; readonly pattern?: RegExp; readonly hint?: string; readonly secret?: boolean; readonly oneOf?: readonly string[] }
+  | { readonly type: 'int'; readonly default: number; readonly min: number; readonly max: number }
+  | { readonly type: 'bool'; readonly default: boolean }
+  | { readonly type: 'strings'; readonly default: readonly string[] }
+  | { readonly type: 'map'; readonly default: Readonly<Record<string, string>>; readonly secret?: boolean };
+
+export type Section = { readonly [key: string]: Rule | Section };
+
+type ValueOf<R> = R extends { type: 'string'; nullable: true } ? string | null
+  : R extends { type: 'string'; oneOf: readonly (infer O)[] } ? O
+  : R extends { type: 'string' } ? string
+  : R extends { type: 'int' } ? number
+  : R extends { type: 'bool' } ? boolean
+  : R extends { type: 'strings' } ? string[]
+  : R extends { type: 'map' } ? Record<string, string>
+  : never;
+
+/** The config object's type, derived from the schema so the two cannot drift apart. */
+export type ConfigOf<S> = { -readonly [K in keyof S]: S[K] extends { type: string } ? ValueOf<S[K]> : ConfigOf<S[K]> };
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+export const schema = {
+  gateway_id: { type: 'string', default: null, nullable: true, pattern: /^[A-Za-z0-9._:-]{1,64}$/, hint: '1-64 characters of A-Z a-z 0-9 . _ : -' },
+  data_dir: { type: 'string', default: null, nullable: true },
+  window_seconds: { type: 'int', default: 3600, min: 1, max: 86400 },
+  shutdown_timeout_ms: { type: 'int', default: 10000, min: 100, max: 600000 },
+  http: {
+    host: { type: 'string', default: '0.0.0.0' },
+    port: { type: 'int', default: 3000, min: 0, max: 65535 },
+    body_limit_bytes: { type: 'int', default: 256 * KiB, min: 1 * KiB, max: 64 * MiB },
+    headers_timeout_ms: { type: 'int', default: 10000, min: 100, max: 600000 },
+    request_timeout_ms: { type: 'int', default: 30000, min: 100, max: 600000 },
+    keep_alive_timeout_ms: { type: 'int', default: 65000, min: 100, max: 600000 },
+  },
+  ingest: {
+    max_batch: { type: 'int', default: 1000, min: 1, max: 100000 },
+    max_metrics: { type: 'int', default: 64, min: 1, max: 10000 },
+    max_depth: { type: 'int', default: 3, min: 1, max: 32 },
+    max_string_length: { type: 'int', default: 1024, min: 16, max: 1 * MiB },
+    /** Device clocks may run ahead a little; a `ts` further ahead than this is ignored for windowing. */
+    max_clock_skew_seconds: { type: 'int', default: 300, min: 0, max: 86400 },
+    /** A device-time reading older than this is filed under its receive time instead. */
+    max_late_seconds: { type: 'int', default: 7 * 86400, min: 0, max: 365 * 86400 },
+    auth: {
+      /** `none`: open intake (the original API); `keys`: every device sends a key from `device_keys` or `shared_key`. */
+      mode: { type: 'string', default: 'none', oneOf: ['none', 'keys'] },
+      shared_key: { type: 'string', default: null, nullable: true, secret: true },
+      device_keys: { type: 'map', default: {}, secret: true },
+    },
+    rate_limit: {
+      per_device_per_second: { type: 'int', default: 50, min: 0, max: 1000000 },
+      burst: { type: 'int', default: 500, min: 1, max: 10000000 },
+    },
+    ws: {
+      ping_interval_ms: { type: 'int', default: 30000, min: 100, max: 600000 },
+      /** A client that leaves this many acks unread is paused until it reads them. */
+      max_buffered_bytes: { type: 'int', default: 1 * MiB, min: 1 * KiB, max: 256 * MiB },
+      max_in_flight: { type: 'int', default: 64, min: 1, max: 100000 },
+    },
+  },
+  redis: {
+    url: { type: 'string', default: 'none', pattern: /^(none|rediss?:\/\/.+|unix:\/\/.+)$/, hint: 'must be a redis:// URL or none' },
+    key_prefix: { type: 'string', default: 'iotgw:' },
+    /** A Redis write slower than this sends intake to SQLite (rule 2). */
+    write_timeout_ms: { type: 'int', default: 500, min: 10, max: 60000 },
+    health_interval_ms: { type: 'int', default: 1000, min: 50, max: 60000 },
+  },
+  sqlite: {
+    path: { type: 'string', default: null, nullable: true },
+    /** Concurrent requests within this many ms share one transaction and one fsync. */
+    group_commit_ms: { type: 'int', default: 2, min: 0, max: 1000 },
+    synchronous: { type: 'string', default: 'full', oneOf: ['full', 'normal'] },
+  },
+  buffer: {
+    /** Closed windows older than this move from Redis to SQLite so Redis memory stays bounded. */
+    spill_after_seconds: { type: 'int', default: 2 * 3600, min: 0, max: 365 * 86400 },
+    max_bytes: { type: 'int', default: 2 * GiB, min: 1 * MiB, max: Number.MAX_SAFE_INTEGER },
+    max_age_seconds: { type: 'int', default: 14 * 86400, min: 60, max: 3650 * 86400 },
+    maintenance_interval_ms: { type: 'int', default: 30000, min: 100, max: 3600000 },
+  },
+  mongodb: {
+    uri: { type: 'string', default: null, nullable: true, pattern: /^mongodb(\+srv)?:\/\/.+/, hint: 'must be a mongodb:// or mongodb+srv:// URI', secret: true },
+    database: { type: 'string', default: 'iot_database', pattern: /^[^/\\. "$]{1,63}$/, hint: 'must be a MongoDB database name' },
+    connect_timeout_ms: { type: 'int', default: 10000, min: 100, max: 600000 },
+    server_selection_timeout_ms: { type: 'int', default: 10000, min: 100, max: 600000 },
+  },
+  upload: {
+    interval_seconds: { type: 'int', default: 3600, min: 1, max: 86400 },
+    part_max_bytes: { type: 'int', default: 8 * MiB, min: 1 * KiB, max: 15 * MiB },
+    read_page: { type: 'int', default: 5000, min: 10, max: 1000000 },
+    retry_base_ms: { type: 'int', default: 1000, min: 1, max: 3600000 },
+    retry_max_ms: { type: 'int', default: 300000, min: 1, max: 86400000 },
+  },
+  discovery: {
+    enabled: { type: 'bool', default: true },
+    backend: { type: 'string', default: 'bonjour', oneOf: ['bonjour', 'avahi'] },
+    interfaces: { type: 'strings', default: [] },
+    instance_name: { type: 'string', default: null, nullable: true },
+    host_name: { type: 'string', default: 'iotgw', pattern: /^[A-Za-z0-9-]{1,63}$/, hint: 'must be a DNS label (letters, digits, -)' },
+    announce_interval_seconds: { type: 'int', default: 60, min: 1, max: 3600 },
+    expected_interval_seconds: { type: 'int', default: 60, min: 1, max: 86400 },
+    stale_after_seconds: { type: 'int', default: 180, min: 1, max: 86400 },
+    offline_after_seconds: { type: 'int', default: 600, min: 1, max: 7 * 86400 },
+  },
+  systemd: {
+    watchdog: { type: 'bool', default: true },
+    status_interval_ms: { type: 'int', default: 10000, min: 100, max: 3600000 },
+  },
+  log: {
+    level: { type: 'string', default: 'info', oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  },
+} as const satisfies Section;
