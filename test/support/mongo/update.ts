@@ -1,0 +1,113 @@
+// Update semantics on one document: operator updates (via mingo), replacement
+// documents, aggregation-pipeline updates, $setOnInsert, and the document an
+// upsert starts from.
+import { ObjectId, type Document } from 'bson';
+import { updateOne } from 'mingo';
+import { ServerError } from './errors.ts';
+import { bsonEqual, cloneDoc, isOperatorObject, keyString } from './store.ts';
+
+export type UpdateSpec = Document | Document[];
+
+export function isPipelineUpdate(u: UpdateSpec): u is Document[] {
+  return Array.isArray(u);
+}
+
+export function isReplacement(u: UpdateSpec): boolean {
+  if (Array.isArray(u)) return false;
+  const keys = Object.keys(u);
+  return keys.length === 0 || !keys[0].startsWith('$');
+}
+
+/** Put _id first, as mongod does. */
+export function idFirst(doc: Document): Document {
+  if (Object.keys(doc)[0] === '_id' || doc._id === undefined) return doc;
+  const { _id, ...rest } = doc;
+  return { _id, ...rest };
+}
+
+/**
+ * Apply `u` to `prev` and return the new document (prev is not touched).
+ * `filter` is passed on so the positional `$` operator works; `upsertInsert`
+ * turns $setOnInsert into $set (it is dropped otherwise).
+ */
+export function applyUpdate(
+  prev: Document,
+  u: UpdateSpec,
+  opts: { filter?: Document; arrayFilters?: Document[]; upsertInsert?: boolean } = {},
+): { doc: Document; modified: boolean } {
+  let next: Document;
+  if (isReplacement(u)) {
+    const repl = u as Document;
+    if (repl._id !== undefined && prev._id !== undefined && keyString(repl._id) !== keyString(prev._id)) {
+      throw new ServerError(66, `After applying the update, the (immutable) field '_id' was found to have been altered to _id: ${String(repl._id)}`);
+    }
+    for (const k of Object.keys(repl)) {
+      if (k.startsWith('$')) throw new ServerError(2, `The dollar ($) prefixed field '${k}' in '${k}' is not allowed in a replacement document`);
+    }
+    next = idFirst({ _id: prev._id, ...cloneDoc(repl) });
+  } else {
+    const work = cloneDoc(prev);
+    const docs = [work];
+    let modifier: UpdateSpec = u;
+    if (!isPipelineUpdate(u)) {
+      const { $setOnInsert, ...rest } = u as Document;
+      modifier = rest;
+      if (opts.upsertInsert && $setOnInsert) modifier = { ...rest, $set: { ...(rest.$set ?? {}), ...$setOnInsert } };
+      for (const [op, fields] of Object.entries(modifier as Document)) {
+        if (!op.startsWith('$')) throw new ServerError(9, `Unknown modifier: ${op}. Expected a valid update modifier or pipeline-style update specified as an array`);
+        if (fields === null || typeof fields !== 'object') throw new ServerError(9, `Modifiers operate on fields but we found type ${typeof fields} instead.`);
+        if (Object.keys(fields).some((f) => f === '_id' || f.startsWith('_id.')) && op !== '$set' && op !== '$setOnInsert') {
+          throw new ServerError(66, `Performing an update on the path '_id' would modify the immutable field '_id'`);
+        }
+        if (Object.keys(fields).length === 0) delete (modifier as Document)[op];
+      }
+      if (Object.keys(modifier).length === 0) return { doc: prev, modified: false };
+    }
+    updateOne(docs, opts.upsertInsert ? {} : (opts.filter ?? {}), modifier as Document, {
+      arrayFilters: opts.arrayFilters,
+      cloneMode: 'deep',
+    });
+    next = idFirst(docs[0]);
+    if (prev._id !== undefined && keyString(next._id) !== keyString(prev._id)) {
+      throw new ServerError(66, `Performing an update on the path '_id' would modify the immutable field '_id'`);
+    }
+  }
+  return { doc: next, modified: !bsonEqual(prev, next) };
+}
+
+/** Equality fields of a filter ({a: 1}, {a: {$eq: 1}}, inside $and), which seed an upsert's new document. */
+function equalityFields(filter: Document, out: Document): void {
+  for (const [k, v] of Object.entries(filter)) {
+    if (k === '$and' && Array.isArray(v)) {
+      for (const sub of v) equalityFields(sub as Document, out);
+    } else if (k.startsWith('$')) {
+      continue;
+    } else if (isOperatorObject(v)) {
+      if ('$eq' in v) out[k] = v.$eq;
+    } else if (!(v instanceof RegExp)) {
+      out[k] = v;
+    }
+  }
+}
+
+/** The document an upsert inserts when nothing matched. */
+export function upsertDocument(filter: Document, u: UpdateSpec, arrayFilters?: Document[]): Document {
+  let base: Document = {};
+  if (!isReplacement(u)) {
+    const eq: Document = {};
+    equalityFields(filter ?? {}, eq);
+    if (Object.keys(eq).length) {
+      const docs = [base];
+      updateOne(docs, {}, { $set: eq }, { cloneMode: 'deep' });
+      base = docs[0];
+    }
+  } else if (filter?._id !== undefined && !isOperatorObject(filter._id)) {
+    base = { _id: filter._id };
+  }
+  let { doc } = applyUpdate(base, u, { arrayFilters, upsertInsert: true });
+  if (doc._id === undefined) {
+    const { _id, ...rest } = doc;
+    doc = { _id: new ObjectId(), ...rest };
+  }
+  return idFirst(doc);
+}
