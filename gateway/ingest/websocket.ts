@@ -1,0 +1,162 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { GatewayError } from '../errors.ts';
+import { toGatewayError } from '../server.ts';
+import { keyFromHeaders } from './auth.ts';
+import type { Intake } from './intake.ts';
+
+interface Client {
+  ws: WebSocket;
+  key: string | null;
+  remote?: string;
+  alive: boolean;
+  inFlight: number;
+}
+
+/**
+ * Intake at `/ws`. A message is one reading (its `seq` is echoed) or `{"seq": n, "readings":
+ * [...]}`; the answer is `{"ack": seq, "accepted": n}` once durable, or `{"nack": seq, "error":
+ * {...}}`. A client that does not read its acks is paused, not buffered without bound: past
+ * `max_in_flight` unanswered messages or `max_buffered_bytes` of unread acks we stop reading its
+ * socket, so TCP flow control pushes back on the device.
+ */
+export class WebSocketIntake {
+  private readonly wss: WebSocketServer;
+  private readonly clients = new Set<Client>();
+  private pingTimer: NodeJS.Timeout | null = null;
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head);
+
+  constructor(
+    private readonly server: Server,
+    private readonly intake: Intake,
+    private readonly config: Config,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.http.body_limit_bytes, perMessageDeflate: false });
+  }
+
+  async start(): Promise<void> {
+    this.server.on('upgrade', this.onUpgrade);
+    this.pingTimer = setInterval(() => this.heartbeat(), this.config.ingest.ws.ping_interval_ms);
+    this.pingTimer.unref();
+  }
+
+  /** Stops taking messages; waits (bounded) for in-flight writes so their acks still go out. */
+  async stop(timeoutMs = 5000): Promise<void> {
+    this.server.off('upgrade', this.onUpgrade);
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    for (const c of this.clients) c.ws.pause();
+    const deadline = Date.now() + timeoutMs;
+    while ([...this.clients].some((c) => c.inFlight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    for (const c of this.clients) c.ws.close(1001, 'gateway shutting down');
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    for (const c of this.clients) c.ws.terminate();
+  }
+
+  get connections(): number {
+    return this.clients.size;
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/ws' && path !== '/ws/') {
+      refuseUpgrade(socket, new GatewayError('not_found', `no WebSocket endpoint at ${path}`, 404));
+      return;
+    }
+    const key = keyFromHeaders(req.headers);
+    try {
+      this.intake.auth.checkKnown(key);
+    } catch (err) {
+      this.intake.rejected(err);
+      refuseUpgrade(socket, toGatewayError(err));
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, key, req.socket.remoteAddress));
+  }
+
+  private attach(ws: WebSocket, key: string | null, remote?: string): void {
+    const client: Client = { ws, key, remote, alive: true, inFlight: 0 };
+    this.clients.add(client);
+    this.metrics.wsConnections.set(this.clients.size);
+    ws.on('pong', () => { client.alive = true; });
+    ws.on('message', (data, isBinary) => void this.handle(client, data, isBinary));
+    ws.on('error', (err) => this.log.debug({ err: err.message, remote }, 'websocket error'));
+    ws.on('close', () => {
+      this.clients.delete(client);
+      this.metrics.wsConnections.set(this.clients.size);
+    });
+  }
+
+  private async handle(client: Client, data: RawData, isBinary: boolean): Promise<void> {
+    client.alive = true;
+    client.inFlight++;
+    this.throttle(client);
+    let seq: unknown = null;
+    try {
+      if (isBinary) throw new GatewayError('unsupported_media_type', 'send readings as JSON text frames', 415);
+      let msg: unknown;
+      try {
+        msg = JSON.parse(data.toString());
+      } catch (err) {
+        throw new GatewayError('invalid_json', `message is not valid JSON: ${(err as Error).message}`, 400);
+      }
+      seq = ackSeq(msg);
+      const result = await this.intake.accept(msg, { key: client.key, transport: 'ws', remoteAddress: client.remote });
+      this.reply(client, { ack: seq, accepted: result.accepted });
+    } catch (err) {
+      const e = toGatewayError(err);
+      if (!(err instanceof GatewayError)) this.intake.rejected(err);
+      const out: Record<string, unknown> = { nack: seq, ...e.toJSON() };
+      if (e.retryAfterSeconds !== undefined) out.retry_after = e.retryAfterSeconds;
+      this.reply(client, out);
+    } finally {
+      client.inFlight--;
+      this.throttle(client);
+    }
+  }
+
+  private reply(client: Client, body: unknown): void {
+    if (client.ws.readyState !== client.ws.OPEN) return;
+    client.ws.send(JSON.stringify(body), () => this.throttle(client));
+  }
+
+  /** Pauses reading from a client that is ahead of us or behind on its acks; resumes when both drain. */
+  private throttle(client: Client): void {
+    const { ws } = client;
+    const busy = client.inFlight >= this.config.ingest.ws.max_in_flight || ws.bufferedAmount > this.config.ingest.ws.max_buffered_bytes;
+    if (busy && !ws.isPaused) ws.pause();
+    else if (!busy && ws.isPaused && ws.readyState === ws.OPEN) ws.resume();
+  }
+
+  private heartbeat(): void {
+    for (const c of this.clients) {
+      if (!c.alive) {
+        this.log.info({ remote: c.remote }, 'closing a WebSocket that stopped answering pings');
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+}
+
+/** The seq to echo: the batch envelope's, else the single reading's own per-boot counter. */
+function ackSeq(msg: unknown): unknown {
+  if (typeof msg === 'object' && msg !== null && !Array.isArray(msg)) {
+    const seq = (msg as Record<string, unknown>).seq;
+    return typeof seq === 'number' || typeof seq === 'string' ? seq : null;
+  }
+  return null;
+}
+
+function refuseUpgrade(socket: Duplex, err: GatewayError): void {
+  const body = JSON.stringify(err.toJSON());
+  const reason = err.status === 401 ? 'Unauthorized' : err.status === 404 ? 'Not Found' : 'Bad Request';
+  socket.end(`HTTP/1.1 ${err.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}

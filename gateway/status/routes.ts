@@ -1,0 +1,109 @@
+import type { FastifyInstance } from 'fastify';
+import { GatewayError } from '../errors.ts';
+import type { ReadingDoc } from '../reading.ts';
+import type { Metrics } from '../metrics.ts';
+import type { TrafficStats } from './traffic.ts';
+import { statusPage } from './page.ts';
+
+/** What the read API needs from the buffer, the inventory and the uploader (kept narrow on purpose). */
+export interface StatusSources {
+  gatewayId: string;
+  version: string;
+  startedAt: number;
+  metrics: Metrics;
+  traffic: TrafficStats;
+  buffer: {
+    mode: string;
+    latestPerDevice(): Promise<ReadingDoc[]>;
+    deviceReadings(deviceId: string, q: { from?: number; to?: number; limit: number }): Promise<ReadingDoc[]>;
+    listWindows(): Promise<{ store: string; window: number; count: number; bytes: number }[]>;
+    ping(): Promise<void>;
+  };
+  inventory: { list(): unknown[]; get(id: string): unknown | undefined } | null;
+  upload: { status(): unknown } | null;
+  discovery: { status(): unknown } | null;
+}
+
+const DEVICE_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const MAX_LIMIT = 10000;
+
+export function registerStatusRoutes(app: FastifyInstance, s: StatusSources): void {
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage(s.gatewayId)));
+
+  // The original API answered `{status: "ok"}` here; kept as-is for existing monitors.
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/healthz', async () => ({ status: 'ok', uptime_s: Math.round((Date.now() - s.startedAt) / 1000) }));
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await s.buffer.ping();
+      return { status: 'ready', store: s.buffer.mode };
+    } catch {
+      return reply.code(503).header('Retry-After', '5').send(new GatewayError('not_ready', 'no store can take writes', 503).toJSON());
+    }
+  });
+
+  // The original API's cache view: the latest reading of each device.
+  app.get('/redis', async () => {
+    const devices = await s.buffer.latestPerDevice();
+    return { status: 'success', count: devices.length, devices };
+  });
+
+  app.get('/devices', async () => {
+    if (s.inventory) return { devices: s.inventory.list() };
+    const latest = await s.buffer.latestPerDevice();
+    return { devices: latest.map((d) => ({ device_id: d.device_id, group_id: d.group_id, device_type: d.device_type ?? null, last_reading: d.timestamp })) };
+  });
+
+  app.get<{ Params: { id: string } }>('/devices/:id', async (req) => {
+    const id = checkDeviceId(req.params.id);
+    const found = s.inventory?.get(id) ?? (await s.buffer.latestPerDevice()).find((d) => d.device_id === id);
+    if (!found) throw new GatewayError('not_found', `device "${id}" is not known to this gateway`, 404);
+    return found;
+  });
+
+  app.get<{ Params: { id: string }; Querystring: Record<string, string> }>('/devices/:id/readings', async (req) => {
+    const id = checkDeviceId(req.params.id);
+    const from = parseTime(req.query.from, 'from');
+    const to = parseTime(req.query.to, 'to');
+    const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new GatewayError('invalid_query', `limit: must be an integer from 1 to ${MAX_LIMIT}`, 400, 'limit');
+    if (from !== undefined && to !== undefined && from > to) throw new GatewayError('invalid_query', 'from: must not be after to', 400, 'from');
+    const readings = await s.buffer.deviceReadings(id, { from, to, limit });
+    return { device_id: id, count: readings.length, readings };
+  });
+
+  app.get('/stats', async () => {
+    const windows = await s.buffer.listWindows();
+    const byStore: Record<string, { windows: number; readings: number; bytes: number }> = {};
+    for (const w of windows) {
+      const b = (byStore[w.store] ??= { windows: 0, readings: 0, bytes: 0 });
+      b.windows++;
+      b.readings += w.count;
+      b.bytes += w.bytes;
+    }
+    return {
+      gateway_id: s.gatewayId,
+      version: s.version,
+      uptime_s: Math.round((Date.now() - s.startedAt) / 1000),
+      store: { mode: s.buffer.mode, buffered: byStore },
+      traffic: s.traffic.snapshot(),
+      upload: s.upload?.status() ?? { enabled: false },
+      discovery: s.discovery?.status() ?? { enabled: false },
+    };
+  });
+
+  app.get('/metrics', async (_req, reply) => reply.type(s.metrics.registry.contentType).send(await s.metrics.registry.metrics()));
+}
+
+function checkDeviceId(id: string): string {
+  if (!DEVICE_ID.test(id)) throw new GatewayError('invalid_field', 'device_id: must be 1-64 characters of A-Z a-z 0-9 . _ : -', 400, 'device_id');
+  return id;
+}
+
+/** Accepts ISO 8601 or epoch milliseconds, the two forms devices and people use. */
+function parseTime(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const t = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(t)) throw new GatewayError('invalid_query', `${name}: must be an ISO 8601 time or epoch milliseconds`, 400, name);
+  return t;
+}
