@@ -1,0 +1,83 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { ReadingBuffer } from './buffer/buffer.ts';
+import { Intake } from './ingest/intake.ts';
+import { registerTelemetryRoutes } from './ingest/http.ts';
+import { WebSocketIntake } from './ingest/websocket.ts';
+import { createServer } from './server.ts';
+import { registerStatusRoutes } from './status/routes.ts';
+import { TrafficStats } from './status/traffic.ts';
+
+/**
+ * The daemon: each component is a small class with start/stop, started in the order a reading
+ * flows (store → intake → transports → discovery → upload) and stopped in reverse, so nothing
+ * accepts a reading it can no longer make durable.
+ */
+export class Gateway {
+  readonly metrics: Metrics;
+  readonly traffic = new TrafficStats();
+  readonly buffer: ReadingBuffer;
+  private app: FastifyInstance | null = null;
+  private ws: WebSocketIntake | null = null;
+  private readonly startedAt = Date.now();
+  private stopping: Promise<void> | null = null;
+  private resolveStopped!: () => void;
+  /** Resolves once `stop()` has finished: main.ts waits on it to exit. */
+  readonly stopped = new Promise<void>((r) => { this.resolveStopped = r; });
+  port = 0;
+
+  constructor(private readonly config: Config, private readonly log: Logger, private readonly version: string) {
+    this.metrics = createMetrics();
+    this.buffer = new ReadingBuffer({ config, log, metrics: this.metrics });
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this;
+    log.info({ version: this.version, gateway_id: config.gateway_id, data_dir: config.data_dir }, 'starting iotgw');
+    await this.buffer.open();
+
+    const intake = new Intake(config, this.buffer, this.metrics, this.traffic, log);
+    const app = createServer(config, log, this.metrics);
+    this.app = app;
+    registerTelemetryRoutes(app, intake);
+    registerStatusRoutes(app, {
+      gatewayId: config.gateway_id,
+      version: this.version,
+      startedAt: this.startedAt,
+      metrics: this.metrics,
+      traffic: this.traffic,
+      buffer: this.buffer,
+      inventory: null,
+      upload: null,
+      discovery: null,
+    });
+    await app.listen({ host: config.http.host, port: config.http.port });
+    this.port = (app.server.address() as AddressInfo).port;
+    this.ws = new WebSocketIntake(app.server, intake, config, log, this.metrics);
+    await this.ws.start();
+    log.info({ host: config.http.host, port: this.port, store: this.buffer.mode }, 'listening');
+  }
+
+  /** Graceful: stop taking readings, let in-flight writes finish and be acknowledged, close stores. Bounded in time. */
+  stop(): Promise<void> {
+    this.stopping ??= this.drain();
+    return this.stopping;
+  }
+
+  private async drain(): Promise<void> {
+    const timeoutMs = this.config.shutdown_timeout_ms;
+    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
+    const work = (async () => {
+      await this.ws?.stop(Math.max(100, timeoutMs - 500));
+      await this.app?.close();
+      await this.buffer.close();
+    })();
+    const outcome = await Promise.race([work.then(() => 'done' as const), timer]);
+    if (outcome === 'timeout') this.log.warn({ timeout_ms: timeoutMs }, 'shutdown drain timed out; exiting anyway');
+    else this.log.info('stopped cleanly');
+    this.resolveStopped();
+  }
+}
