@@ -48,6 +48,8 @@ export interface MongoWireServerStats {
   droppedBeforeCommand: number;
   /** Commands answered with an injected top-level error. */
   injectedCommandErrors: number;
+  /** Server-side cursors still open (not exhausted or killed). */
+  openCursors: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -141,7 +143,12 @@ export class MongoWireServer {
   }
 
   stats(): MongoWireServerStats {
-    return { ...this.counters, commands: { ...this.counters.commands }, connectionsCurrent: this.sockets.size };
+    return {
+      ...this.counters,
+      commands: { ...this.counters.commands },
+      connectionsCurrent: this.sockets.size,
+      openCursors: this.cursors.size,
+    };
   }
 
   resetStats(): void {
@@ -162,6 +169,7 @@ export class MongoWireServer {
       droppedAfterWrite: 0,
       droppedBeforeCommand: 0,
       injectedCommandErrors: 0,
+      openCursors: 0,
     };
   }
 
@@ -206,20 +214,29 @@ export class MongoWireServer {
     const name = Object.keys(req.body)[0] ?? '';
     this.counters.commands[name] = (this.counters.commands[name] ?? 0) + 1;
     const delay = this.faults.delayFor(name);
-    if (delay > 0) await sleep(delay);
+    // A delayed command that carries maxTimeMS (the driver adds it under timeoutMS)
+    // times out server-side as mongod would: MaxTimeMSExpired, nothing applied.
+    const maxTimeMS = typeof req.body.maxTimeMS === 'number' && req.body.maxTimeMS > 0 ? req.body.maxTimeMS : 0;
+    const expires = delay > 0 && maxTimeMS > 0 && delay >= maxTimeMS;
+    if (delay > 0) await sleep(expires ? maxTimeMS : delay);
     if (sock.destroyed) return;
-    if (this.faults.takeDropBefore(name)) {
-      this.counters.droppedBeforeCommand++;
-      this.log(`conn ${connectionId}: dropped before ${name}`);
-      sock.destroy();
-      return;
-    }
-    const reply = this.execute(name, req.body, req.db, connectionId);
-    if (WRITE_COMMANDS.has(name) && this.faults.takeDropAfter(name)) {
-      this.counters.droppedAfterWrite++;
-      this.log(`conn ${connectionId}: applied ${name}, dropping the connection before the reply`);
-      sock.destroy();
-      return;
+    let reply: Document;
+    if (expires) {
+      reply = new ServerError(50, 'operation exceeded time limit').toReply();
+    } else {
+      if (this.faults.takeDropBefore(name)) {
+        this.counters.droppedBeforeCommand++;
+        this.log(`conn ${connectionId}: dropped before ${name}`);
+        sock.destroy();
+        return;
+      }
+      reply = this.execute(name, req.body, req.db, connectionId);
+      if (WRITE_COMMANDS.has(name) && this.faults.takeDropAfter(name)) {
+        this.counters.droppedAfterWrite++;
+        this.log(`conn ${connectionId}: applied ${name}, dropping the connection before the reply`);
+        sock.destroy();
+        return;
+      }
     }
     if (req.moreToCome) return;
     const requestId = this.nextRequestId++;

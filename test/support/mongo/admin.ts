@@ -161,13 +161,12 @@ const connectionStatus: Handler = () => ({
   ok: 1,
 });
 
-const serverStatus: Handler = (_body, ctx) => ({
+const serverStatus: Handler = () => ({
   host: '127.0.0.1',
   version: SERVER_VERSION,
   process: 'iotgw-mongo-test-server',
   uptime: Math.floor(process.uptime()),
   localTime: new Date(),
-  connections: { current: ctx.connectionId },
   ok: 1,
 });
 

@@ -14,6 +14,7 @@ export const CODE_NAMES: Record<number, string> = {
   27: "IndexNotFound",
   43: "CursorNotFound",
   48: "NamespaceExists",
+  50: "MaxTimeMSExpired",
   59: "CommandNotFound",
   66: "ImmutableField",
   67: "CannotCreateIndex",
@@ -76,5 +77,7 @@ export function injectedToServerError(e: InjectedError): ServerError {
 export function toServerError(err: unknown): ServerError {
   if (err instanceof ServerError) return err;
   const msg = err instanceof Error ? err.message : String(err);
+  // mingo's own immutable-_id check, in mongod's terms
+  if (/immutable field '_id'/.test(msg)) return new ServerError(66, msg);
   return new ServerError(2, msg);
 }

@@ -51,17 +51,33 @@ export function applyUpdate(
     let modifier: UpdateSpec = u;
     if (!isPipelineUpdate(u)) {
       const { $setOnInsert, ...rest } = u as Document;
-      modifier = rest;
-      if (opts.upsertInsert && $setOnInsert) modifier = { ...rest, $set: { ...(rest.$set ?? {}), ...$setOnInsert } };
-      for (const [op, fields] of Object.entries(modifier as Document)) {
-        if (!op.startsWith('$')) throw new ServerError(9, `Unknown modifier: ${op}. Expected a valid update modifier or pipeline-style update specified as an array`);
-        if (fields === null || typeof fields !== 'object') throw new ServerError(9, `Modifiers operate on fields but we found type ${typeof fields} instead.`);
-        if (Object.keys(fields).some((f) => f === '_id' || f.startsWith('_id.')) && op !== '$set' && op !== '$setOnInsert') {
+      let set: Document | undefined = rest.$set ? { ...rest.$set } : undefined;
+      if (opts.upsertInsert && $setOnInsert) set = { ...(set ?? {}), ...$setOnInsert };
+      // mingo refuses any operator on _id; mongod allows $set of the same value
+      // (and of a new value when an upsert inserts), so _id is handled here.
+      if (set && '_id' in set) {
+        const newId = set._id;
+        delete set._id;
+        if (prev._id !== undefined && keyString(newId) !== keyString(prev._id)) {
           throw new ServerError(66, `Performing an update on the path '_id' would modify the immutable field '_id'`);
         }
-        if (Object.keys(fields).length === 0) delete (modifier as Document)[op];
+        docs[0] = { _id: newId, ...work };
       }
-      if (Object.keys(modifier).length === 0) return { doc: prev, modified: false };
+      const mod: Document = { ...rest };
+      if (set) mod.$set = set;
+      for (const [op, fields] of Object.entries(mod)) {
+        if (!op.startsWith('$')) throw new ServerError(9, `Unknown modifier: ${op}. Expected a valid update modifier or pipeline-style update specified as an array`);
+        if (fields === null || typeof fields !== 'object') throw new ServerError(9, `Modifiers operate on fields but we found type ${typeof fields} instead.`);
+        if (Object.keys(fields).some((f) => f === '_id' || f.startsWith('_id.'))) {
+          throw new ServerError(66, `Performing an update on the path '_id' would modify the immutable field '_id'`);
+        }
+        if (Object.keys(fields).length === 0) delete mod[op];
+      }
+      if (Object.keys(mod).length === 0) {
+        const doc = idFirst(docs[0]);
+        return { doc, modified: !bsonEqual(prev, doc) };
+      }
+      modifier = mod;
     }
     updateOne(docs, opts.upsertInsert ? {} : (opts.filter ?? {}), modifier as Document, {
       arrayFilters: opts.arrayFilters,
@@ -96,6 +112,8 @@ export function upsertDocument(filter: Document, u: UpdateSpec, arrayFilters?: D
   if (!isReplacement(u)) {
     const eq: Document = {};
     equalityFields(filter ?? {}, eq);
+    if (eq._id !== undefined) base = { _id: eq._id };
+    delete eq._id;
     if (Object.keys(eq).length) {
       const docs = [base];
       updateOne(docs, {}, { $set: eq }, { cloneMode: 'deep' });
