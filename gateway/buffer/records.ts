@@ -1,0 +1,76 @@
+import type { Reading, ReadingDoc } from '../reading.ts';
+
+/** A device's latest reading with its receive time, so two stores' views can be merged. */
+export interface LatestEntry {
+  device_id: string;
+  received_at: number;
+  doc: ReadingDoc;
+}
+
+/** One reading of a device as the read API lists it, with the id that dedups across stores. */
+export interface DeviceEntry {
+  id: string;
+  received_at: number;
+  doc: ReadingDoc;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Parses a stored `doc`; returns the reason as a string when it is not a readable reading document. */
+export function parseDoc(raw: string): ReadingDoc | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return 'doc is not valid JSON';
+  }
+  return checkDoc(v);
+}
+
+function checkDoc(v: unknown): ReadingDoc | string {
+  if (!isObject(v)) return 'doc is not an object';
+  if (typeof v.device_id !== 'string' || typeof v.group_id !== 'string') return 'doc lacks device_id or group_id';
+  return v as ReadingDoc;
+}
+
+/** Parses a stored Reading JSON (the Redis record); returns the reason when it cannot be used. */
+export function parseReading(raw: string, window: number): Reading | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return 'record is not valid JSON';
+  }
+  if (!isObject(v)) return 'record is not an object';
+  if (typeof v.id !== 'string' || typeof v.device_id !== 'string' || typeof v.group_id !== 'string') return 'record lacks id, device_id or group_id';
+  if (typeof v.received_at !== 'number' || !Number.isFinite(v.received_at)) return 'record lacks received_at';
+  const doc = checkDoc(v.doc);
+  if (typeof doc === 'string') return doc;
+  return { id: v.id, device_id: v.device_id, group_id: v.group_id, window, received_at: v.received_at, doc };
+}
+
+/** Newest-first merge of device readings from several stores, each reading once (by id). */
+export function mergeDeviceEntries(lists: DeviceEntry[][], limit: number): ReadingDoc[] {
+  const seen = new Set<string>();
+  const all = lists.flat().sort((a, b) => b.received_at - a.received_at);
+  const out: ReadingDoc[] = [];
+  for (const e of all) {
+    if (seen.has(e.id)) continue;
+    seen.add(e.id);
+    out.push(e.doc);
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+/** Per device the entry with the greatest receive time (ties: the first list wins). */
+export function mergeLatest(lists: LatestEntry[][]): ReadingDoc[] {
+  const best = new Map<string, LatestEntry>();
+  for (const list of lists) {
+    for (const e of list) {
+      const cur = best.get(e.device_id);
+      if (!cur || e.received_at > cur.received_at) best.set(e.device_id, e);
+    }
+  }
+  return [...best.values()].sort((a, b) => a.device_id.localeCompare(b.device_id)).map((e) => e.doc);
+}

@@ -1,0 +1,83 @@
+/**
+ * The Lua scripts of the Redis store. Each runs atomically in Redis, so a reading is never half
+ * written (in the stream but not in the id set, or the reverse) and a delete never races an
+ * append. Keys are built inside the scripts from the prefix (ARGV[1]): this is a single-instance
+ * Redis design, not Redis Cluster.
+ *
+ * Key layout (prefix `iotgw:` by default):
+ *   <p>w:<window>     stream, one entry per reading, field `r` = the Reading JSON; the entry id is the `pos`
+ *   <p>ids:<window>   set of reading ids stored in that window (dedup of retried sends)
+ *   <p>windows        zset of windows holding readings (score = member = window start, epoch ms)
+ *   <p>wbytes         hash window -> approximate bytes of the window's Reading JSON
+ *   <p>latest         hash device_id -> Reading JSON of the device's newest reading (`.doc` is the API document)
+ *   <p>latest_at      hash device_id -> that reading's received_at (epoch ms), so newer wins
+ *   <p>health         string written by the health probe (expires)
+ */
+
+/** ARGV: prefix, then per reading: window, id, device_id, received_at, reading JSON. Returns the count of new readings. */
+export const APPEND_LUA = `
+local p = ARGV[1]
+local n = 0
+local seen = {}
+for i = 2, #ARGV, 5 do
+  local w, id, dev, at, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  if redis.call('SADD', p .. 'ids:' .. w, id) == 1 then
+    redis.call('XADD', p .. 'w:' .. w, '*', 'r', json)
+    redis.call('HINCRBY', p .. 'wbytes', w, #json)
+    if not seen[w] then
+      redis.call('ZADD', p .. 'windows', w, w)
+      seen[w] = true
+    end
+    local cur = redis.call('HGET', p .. 'latest_at', dev)
+    if (not cur) or tonumber(cur) <= tonumber(at) then
+      redis.call('HSET', p .. 'latest_at', dev, at)
+      redis.call('HSET', p .. 'latest', dev, json)
+    end
+    n = n + 1
+  end
+end
+return n
+`;
+
+/**
+ * ARGV: prefix, window, minid. Deletes the window's entries with id < minid (minid '' = all of
+ * them); when the stream is left empty, removes it, its id set, its zset entry and its byte count.
+ * Returns how many entries were deleted. minid '0-1' deletes nothing: "clean up if empty".
+ *
+ * Bytes of a partly deleted window are scaled by the share of entries left (an estimate; summing
+ * the exact sizes would mean reading every deleted entry inside the script).
+ */
+export const DELETE_LUA = `
+local p, w, minid = ARGV[1], ARGV[2], ARGV[3]
+local s = p .. 'w:' .. w
+local len = redis.call('XLEN', s)
+local deleted = len
+if minid ~= '' and len > 0 then
+  deleted = redis.call('XTRIM', s, 'MINID', minid)
+end
+local remaining = len - deleted
+if remaining <= 0 then
+  redis.call('DEL', s, p .. 'ids:' .. w)
+  redis.call('ZREM', p .. 'windows', w)
+  redis.call('HDEL', p .. 'wbytes', w)
+elseif deleted > 0 then
+  local b = tonumber(redis.call('HGET', p .. 'wbytes', w) or '0')
+  redis.call('HSET', p .. 'wbytes', w, math.floor(b * remaining / len))
+end
+return deleted
+`;
+
+/** The stream id just after `pos` ("ms-seq"), for XTRIM MINID (which keeps ids >= minid). */
+export function nextStreamId(pos: string): string {
+  const m = /^(\d+)-(\d+)$/.exec(pos);
+  if (!m) throw new Error(`bad redis position ${pos}`);
+  const seq = BigInt(m[2]);
+  return seq >= 18446744073709551615n ? `${BigInt(m[1]) + 1n}-0` : `${m[1]}-${seq + 1n}`;
+}
+
+/** Orders two stream ids ("ms-seq"). */
+export function compareStreamIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt);
+  const [bm, bs] = b.split('-').map(BigInt);
+  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
+}

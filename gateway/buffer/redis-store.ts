@@ -1,0 +1,265 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
+import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
+import { parseReading, type DeviceEntry, type LatestEntry } from './records.ts';
+import { APPEND_LUA, DELETE_LUA, nextStreamId } from './redis-scripts.ts';
+
+export interface RedisStoreOptions {
+  /** redis://, rediss:// or unix:///path/to/socket */
+  url: string;
+  keyPrefix?: string;
+  /** Bound on an append and on the health probe (`redis.write_timeout_ms`). */
+  writeTimeoutMs?: number;
+  /** Bound on reads, deletes and connecting. */
+  opTimeoutMs?: number;
+  /** Where unreadable stream entries go (the SQLite store). */
+  sink?: QuarantineSink;
+  /** At most this many stream entries are scanned by one `deviceReadings` call. */
+  deviceScanBudget?: number;
+  log?: Logger;
+  metrics?: Metrics;
+}
+
+type ScriptClient = Redis & {
+  iotgwAppend(...args: string[]): Promise<number>;
+  iotgwDelete(...args: string[]): Promise<number>;
+};
+
+type StreamEntry = [id: string, fields: string[]];
+
+export class TimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what} timed out after ${ms} ms`);
+    this.name = 'TimeoutError';
+  }
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const t = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new TimeoutError(what, ms)), ms); });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The Redis buffer (layout in redis-scripts.ts). Fails fast while Redis is down: no offline
+ * queue, one retry per request, every call bounded by a timeout, reconnecting in the background
+ * with a short backoff, so the failover layer learns within `writeTimeoutMs` that it must write to
+ * SQLite instead. A command that timed out may still be applied later by a wedged Redis; the
+ * failover layer's consolidation makes that harmless (see buffer.ts).
+ */
+export class RedisStore implements ReadingStore {
+  readonly kind: StoreKind = 'redis';
+  private client: ScriptClient | null = null;
+  private readonly p: string;
+  private readonly writeTimeoutMs: number;
+  private readonly opTimeoutMs: number;
+
+  constructor(private readonly opts: RedisStoreOptions) {
+    this.p = opts.keyPrefix ?? 'iotgw:';
+    this.writeTimeoutMs = opts.writeTimeoutMs ?? 500;
+    this.opTimeoutMs = opts.opTimeoutMs ?? Math.max(5000, this.writeTimeoutMs * 10);
+  }
+
+  get prefix(): string {
+    return this.p;
+  }
+
+  /** True while the connection is up (not a promise that writes succeed: see `ping`). */
+  get connected(): boolean {
+    return this.client?.status === 'ready';
+  }
+
+  private get redis(): ScriptClient {
+    if (!this.client) throw new Error('redis store is not open');
+    return this.client;
+  }
+
+  /** Connects; rejects when Redis does not answer in time, but keeps reconnecting in the background. */
+  async open(): Promise<void> {
+    if (this.client) return;
+    const base: RedisOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: this.opTimeoutMs,
+      retryStrategy: (times) => Math.min(50 * times, 1000),
+      reconnectOnError: () => false,
+    };
+    const m = /^unix:\/\/(.+)$/.exec(this.opts.url);
+    const client = (m ? new Redis({ ...base, path: m[1] }) : new Redis(this.opts.url, base)) as ScriptClient;
+    client.defineCommand('iotgwAppend', { numberOfKeys: 0, lua: APPEND_LUA });
+    client.defineCommand('iotgwDelete', { numberOfKeys: 0, lua: DELETE_LUA });
+    // Errors surface through the rejected commands; the failover layer logs transitions once.
+    client.on('error', (err) => this.opts.log?.debug({ err: err.message }, 'redis connection error'));
+    this.client = client;
+    await withTimeout(client.connect(), this.opTimeoutMs, 'redis connect').catch((err) => {
+      if (client.status === 'end') { this.client = null; throw err; }
+      throw err; // the client goes on reconnecting; ping() tells when it is back
+    });
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    this.client = null;
+    try {
+      if (client.status === 'ready') await withTimeout(client.quit(), 1000, 'redis quit');
+    } catch { /* fall through */ }
+    client.disconnect();
+  }
+
+  private w(window: number | string): string {
+    return `${this.p}w:${window}`;
+  }
+
+  /** One Lua call per batch: dedup by id, XADD, latest, window registration, atomically. */
+  async append(readings: Reading[]): Promise<number> {
+    if (readings.length === 0) return 0;
+    const args: string[] = [this.p];
+    for (const r of readings) {
+      const json = JSON.stringify({ id: r.id, device_id: r.device_id, group_id: r.group_id, window: r.window, received_at: r.received_at, doc: r.doc });
+      args.push(String(r.window), r.id, r.device_id, String(r.received_at), json);
+    }
+    const started = process.hrtime.bigint();
+    const n = await withTimeout(this.redis.iotgwAppend(...args), this.writeTimeoutMs, 'redis append');
+    this.opts.metrics?.storeWriteSeconds.observe({ store: 'redis' }, Number(process.hrtime.bigint() - started) / 1e9);
+    return Number(n);
+  }
+
+  private op<T>(p: Promise<T>, what: string): Promise<T> {
+    return withTimeout(p, this.opTimeoutMs, what);
+  }
+
+  async latestPerDevice(): Promise<ReadingDoc[]> {
+    return (await this.latestEntries()).map((e) => e.doc);
+  }
+
+  async latestEntries(): Promise<LatestEntry[]> {
+    const all = await this.op(this.redis.hgetall(`${this.p}latest`), 'redis latest');
+    const out: LatestEntry[] = [];
+    for (const [device, raw] of Object.entries(all)) {
+      const r = parseReading(raw, 0);
+      if (typeof r === 'string') this.opts.log?.warn({ device_id: device, reason: r }, 'unreadable latest reading in redis skipped');
+      else out.push({ device_id: r.device_id, received_at: r.received_at, doc: r.doc });
+    }
+    return out;
+  }
+
+  async listWindows(): Promise<WindowSummary[]> {
+    const windows = await this.op(this.redis.zrange(`${this.p}windows`, 0, -1), 'redis windows');
+    if (windows.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const w of windows) pipe.xlen(this.w(w)).hget(`${this.p}wbytes`, w);
+    const res = (await this.op(pipe.exec(), 'redis window sizes')) ?? [];
+    const out: WindowSummary[] = [];
+    for (let i = 0; i < windows.length; i++) {
+      const [e1, count] = res[2 * i] ?? [];
+      const [e2, bytes] = res[2 * i + 1] ?? [];
+      if (e1 || e2) throw e1 ?? e2;
+      if (Number(count) === 0) { await this.cleanupIfEmpty(Number(windows[i])); continue; }
+      out.push({ window: Number(windows[i]), count: Number(count), bytes: Number(bytes ?? 0) });
+    }
+    return out;
+  }
+
+  /** Removes the window's keys if its stream is empty (atomic: a concurrent append wins). */
+  private async cleanupIfEmpty(window: number): Promise<void> {
+    await this.op(this.redis.iotgwDelete(this.p, String(window), '0-1'), 'redis cleanup');
+  }
+
+  /**
+   * A window's readings in stream order after `after` (exclusive). Unreadable entries are handed
+   * to the quarantine sink, XDEL'ed and skipped; a page is empty only when the window is done.
+   */
+  async readWindow(window: number, after: string | null, limit: number): Promise<WindowPage> {
+    let cursor = after;
+    for (;;) {
+      const entries = (await this.op(this.redis.xrange(this.w(window), cursor === null ? '-' : `(${cursor}`, '+', 'COUNT', limit + 1), 'redis read')) as StreamEntry[];
+      const more = entries.length > limit;
+      const page = more ? entries.slice(0, limit) : entries;
+      const readings: StoredReading[] = [];
+      let quarantined = 0;
+      for (const [id, fields] of page) {
+        const r = this.decode(window, id, fields);
+        if (typeof r === 'string') {
+          await this.quarantine(window, id, fields, r);
+          quarantined++;
+        } else readings.push({ ...r, pos: id });
+      }
+      if (quarantined > 0 && !more && readings.length === 0) await this.cleanupIfEmpty(window);
+      const last = page.length ? page[page.length - 1][0] : cursor;
+      if (readings.length > 0 || !more) return { readings, next: more ? last : null };
+      cursor = last;
+    }
+  }
+
+  private decode(window: number, _id: string, fields: string[]): Reading | string {
+    const i = fields.indexOf('r');
+    if (i < 0 || i % 2 !== 0 || fields[i + 1] === undefined) return 'entry has no r field';
+    return parseReading(fields[i + 1], window);
+  }
+
+  private async quarantine(window: number, id: string, fields: string[], reason: string): Promise<void> {
+    const raw = fields.length === 2 && fields[0] === 'r' ? fields[1] : JSON.stringify(fields);
+    if (this.opts.sink) this.opts.sink.quarantine('redis', window, id, raw, reason);
+    else {
+      this.opts.metrics?.recordsQuarantined.inc({ store: 'redis' });
+      this.opts.log?.warn({ window, pos: id, reason, raw: raw.slice(0, 200) }, 'unreadable redis record dropped (no quarantine sink)');
+    }
+    await this.op(this.redis.xdel(this.w(window), id), 'redis xdel');
+  }
+
+  /** Deletes entries with pos <= upTo, atomically with the window's bookkeeping; returns how many. */
+  async deleteWindow(window: number, upTo: string): Promise<number> {
+    return Number(await this.op(this.redis.iotgwDelete(this.p, String(window), nextStreamId(upTo)), 'redis delete'));
+  }
+
+  /** Deletes the whole window; returns how many readings it held. */
+  async dropWindow(window: number): Promise<number> {
+    return Number(await this.op(this.redis.iotgwDelete(this.p, String(window), ''), 'redis drop'));
+  }
+
+  async deviceReadings(deviceId: string, query: DeviceQuery): Promise<ReadingDoc[]> {
+    return (await this.deviceEntries(deviceId, query)).map((e) => e.doc);
+  }
+
+  /**
+   * A device's readings, newest windows first, scanning at most `deviceScanBudget` entries in
+   * chunks (Redis has no per-device index; SQLite does). Stream ids carry Redis's clock, close to
+   * received_at on the same host, so from/to also narrow the id range, with a minute of margin.
+   */
+  async deviceEntries(deviceId: string, query: DeviceQuery): Promise<DeviceEntry[]> {
+    const from = query.from ?? 0;
+    const to = query.to ?? Number.MAX_SAFE_INTEGER;
+    const margin = 60_000;
+    let budget = this.opts.deviceScanBudget ?? 20_000;
+    const chunk = 1000;
+    const out: DeviceEntry[] = [];
+    const windows = await this.op(this.redis.zrevrange(`${this.p}windows`, 0, -1), 'redis windows');
+    for (const w of windows) {
+      let end = query.to === undefined ? '+' : String(to + margin);
+      const start = query.from === undefined ? '-' : String(Math.max(0, from - margin));
+      while (budget > 0 && out.length < query.limit) {
+        const entries = (await this.op(this.redis.xrevrange(this.w(w), end, start, 'COUNT', Math.min(chunk, budget)), 'redis device scan')) as StreamEntry[];
+        budget -= entries.length;
+        for (const [id, fields] of entries) {
+          const r = this.decode(Number(w), id, fields);
+          if (typeof r === 'string' || r.device_id !== deviceId || r.received_at < from || r.received_at > to) continue;
+          out.push({ id: r.id, received_at: r.received_at, doc: r.doc });
+          if (out.length >= query.limit) break;
+        }
+        if (entries.length < chunk) break;
+        end = `(${entries[entries.length - 1][0]}`;
+      }
+      if (budget <= 0 || out.length >= query.limit) break;
+    }
+    return out.sort((a, b) => b.received_at - a.received_at);
+  }
+
+  /** A small write (it expires), so a Redis that answers PING but refuses writes (OOM, MISCONF, replica) fails too. */
+  async ping(): Promise<void> {
+    await withTimeout(this.redis.set(`${this.p}health`, String(Date.now()), 'PX', 60_000), this.writeTimeoutMs, 'redis ping');
+  }
+}

@@ -1,0 +1,357 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
+import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
+import { parseDoc, type LatestEntry, type DeviceEntry } from './records.ts';
+
+export interface SqliteStoreOptions {
+  /** A real file; its directory is created. */
+  path: string;
+  /** Appends arriving within this many ms share one transaction (0: those queued in the same tick). */
+  groupCommitMs?: number;
+  synchronous?: 'full' | 'normal';
+  busyTimeoutMs?: number;
+  /** A group commit is flushed early once it holds this many readings. */
+  maxBatch?: number;
+  log?: Logger;
+  metrics?: Metrics;
+}
+
+interface Pending {
+  readings: Reading[];
+  /** Each reading's doc as JSON, serialized before it joins a batch so it cannot fail the batch. */
+  docs: string[];
+  resolve(n: number): void;
+  reject(err: unknown): void;
+}
+
+interface Row {
+  seq: number;
+  id: string;
+  device_id: string;
+  group_id: string;
+  window: number;
+  received_at: number;
+  doc: string;
+}
+
+/** Positions are the rowid as a decimal string; this one is past every real rowid. */
+export const SQLITE_MAX_POS = String(Number.MAX_SAFE_INTEGER);
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS readings(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  device_id TEXT NOT NULL,
+  group_id TEXT NOT NULL,
+  window INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS readings_window_seq ON readings(window, seq);
+CREATE INDEX IF NOT EXISTS readings_device_time ON readings(device_id, received_at);
+CREATE TABLE IF NOT EXISTS latest(device_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine(id INTEGER PRIMARY KEY, source TEXT NOT NULL, window INTEGER, pos TEXT, raw TEXT, reason TEXT, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+-- Per-window count and bytes, kept by triggers so listWindows() never scans readings and stays
+-- right whoever writes the table (a test, a migration, the sqlite3 shell).
+CREATE TABLE IF NOT EXISTS window_stats(window INTEGER PRIMARY KEY, count INTEGER NOT NULL, bytes INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS readings_stats_ins AFTER INSERT ON readings BEGIN
+  INSERT INTO window_stats(window, count, bytes) VALUES (new.window, 1, length(CAST(new.doc AS BLOB)))
+    ON CONFLICT(window) DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER IF NOT EXISTS readings_stats_del AFTER DELETE ON readings BEGIN
+  UPDATE window_stats SET count = count - 1, bytes = bytes - length(CAST(old.doc AS BLOB)) WHERE window = old.window;
+  DELETE FROM window_stats WHERE window = old.window AND count <= 0;
+END;
+CREATE TRIGGER IF NOT EXISTS readings_stats_upd AFTER UPDATE OF doc, window ON readings BEGIN
+  UPDATE window_stats SET count = count - 1, bytes = bytes - length(CAST(old.doc AS BLOB)) WHERE window = old.window;
+  DELETE FROM window_stats WHERE window = old.window AND count <= 0;
+  INSERT INTO window_stats(window, count, bytes) VALUES (new.window, 1, length(CAST(new.doc AS BLOB)))
+    ON CONFLICT(window) DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes;
+END;
+`;
+
+/**
+ * The SQLite buffer: always open, because it is the fallback while Redis is down, the outbox for
+ * windows spilled out of Redis, and where quarantined records are kept.
+ *
+ * Durability: WAL with `synchronous=FULL` by default, so a resolved `append` survives a power cut.
+ * Group commit: appends that arrive within `groupCommitMs` (and at least those of the same tick)
+ * are written in ONE transaction, one fsync; every caller's promise resolves only after COMMIT, and
+ * a failed transaction rejects every caller of that batch (nothing from it is stored). Writes are
+ * synchronous (better-sqlite3), so a commit blocks the event loop for one fsync; that is the price
+ * of a simple, obviously-durable path and is amortised over the whole batch.
+ *
+ * Positions (`pos`) are the AUTOINCREMENT rowid as a decimal string: strictly increasing and
+ * never reused, even after the newest row was deleted.
+ */
+export class SqliteStore implements ReadingStore, QuarantineSink {
+  readonly kind: StoreKind = 'sqlite';
+  /** Committed append transactions; tests use it to see that group commit really groups. */
+  commits = 0;
+  private handle: Database.Database | null = null;
+  private pending: Pending[] = [];
+  private pendingCount = 0;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  private closed = false;
+  private stmts!: ReturnType<SqliteStore['prepare']>;
+  private readonly groupCommitMs: number;
+  private readonly maxBatch: number;
+
+  constructor(private readonly opts: SqliteStoreOptions) {
+    this.groupCommitMs = opts.groupCommitMs ?? 2;
+    this.maxBatch = opts.maxBatch ?? 5000;
+  }
+
+  get path(): string {
+    return this.opts.path;
+  }
+
+  /** The Database handle, for the uploader's own tables in the same file (see also `migrate`). */
+  get db(): Database.Database {
+    if (!this.handle) throw new Error('sqlite store is not open');
+    return this.handle;
+  }
+
+  async open(): Promise<void> {
+    if (this.handle) return;
+    mkdirSync(dirname(this.opts.path), { recursive: true });
+    const db = new Database(this.opts.path, { timeout: this.opts.busyTimeoutMs ?? 5000 });
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${(this.opts.synchronous ?? 'full').toUpperCase()}`);
+    db.pragma(`busy_timeout = ${this.opts.busyTimeoutMs ?? 5000}`);
+    db.exec(SCHEMA);
+    this.handle = db;
+    this.closed = false;
+    this.stmts = this.prepare(db);
+  }
+
+  private prepare(db: Database.Database) {
+    return {
+      insert: db.prepare('INSERT OR IGNORE INTO readings(id, device_id, group_id, window, received_at, doc) VALUES (?, ?, ?, ?, ?, ?)'),
+      latest: db.prepare(`INSERT INTO latest(device_id, received_at, doc) VALUES (?, ?, ?)
+        ON CONFLICT(device_id) DO UPDATE SET received_at = excluded.received_at, doc = excluded.doc
+        WHERE excluded.received_at >= latest.received_at`),
+      page: db.prepare<[number, number, number], Row>('SELECT seq, id, device_id, group_id, window, received_at, doc FROM readings WHERE window = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      del: db.prepare('DELETE FROM readings WHERE window = ? AND seq <= ?'),
+      windows: db.prepare<[], { window: number; count: number; bytes: number }>('SELECT window, count, bytes FROM window_stats WHERE count > 0 ORDER BY window'),
+      latestAll: db.prepare<[], { device_id: string; received_at: number; doc: string }>('SELECT device_id, received_at, doc FROM latest ORDER BY device_id'),
+      device: db.prepare<[string, number, number, number], Row>('SELECT seq, id, device_id, group_id, window, received_at, doc FROM readings WHERE device_id = ? AND received_at >= ? AND received_at <= ? ORDER BY received_at DESC, seq DESC LIMIT ?'),
+      quarantine: db.prepare('INSERT INTO quarantine(source, window, pos, raw, reason, at) VALUES (?, ?, ?, ?, ?, ?)'),
+      delOne: db.prepare('DELETE FROM readings WHERE seq = ?'),
+    };
+  }
+
+  /**
+   * Makes the readings durable; resolves with how many were new (the rest were already stored,
+   * by id). Joins the current group commit.
+   */
+  append(readings: Reading[]): Promise<number> {
+    if (this.closed || !this.handle) return Promise.reject(new Error('sqlite store is closed'));
+    if (readings.length === 0) return Promise.resolve(0);
+    let docs: string[];
+    try {
+      docs = readings.map((r) => JSON.stringify(r.doc));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<number>((resolve, reject) => {
+      this.pending.push({ readings, docs, resolve, reject });
+      this.pendingCount += readings.length;
+      if (this.pendingCount >= this.maxBatch) this.schedule(true);
+      else this.schedule(false);
+    });
+  }
+
+  private schedule(now: boolean): void {
+    if (this.timer && !now) return;
+    this.clearTimer();
+    const flush = (): void => { this.timer = null; this.flush(); };
+    this.timer = now || this.groupCommitMs === 0 ? setImmediate(flush) : setTimeout(flush, this.groupCommitMs);
+  }
+
+  private clearTimer(): void {
+    if (!this.timer) return;
+    clearTimeout(this.timer as NodeJS.Timeout);
+    clearImmediate(this.timer as NodeJS.Immediate);
+    this.timer = null;
+  }
+
+  /** Writes every pending append in one transaction and settles their promises. */
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    this.pendingCount = 0;
+    if (batch.length === 0) return;
+    const started = process.hrtime.bigint();
+    let counts: number[];
+    try {
+      counts = this.write(batch);
+    } catch (err) {
+      this.opts.log?.error({ err: (err as Error).message, callers: batch.length }, 'sqlite group commit failed');
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    this.opts.metrics?.storeWriteSeconds.observe({ store: 'sqlite' }, Number(process.hrtime.bigint() - started) / 1e9);
+    batch.forEach((p, i) => p.resolve(counts[i]));
+  }
+
+  /**
+   * One synchronous transaction for several groups of readings; returns the new-row count of
+   * each group. Used by the group commit and by consolidation (which is already batched).
+   */
+  writeNow(groups: Reading[][]): number[] {
+    return this.write(groups.map((readings) => ({ readings, docs: readings.map((r) => JSON.stringify(r.doc)) })));
+  }
+
+  private write(groups: { readings: Reading[]; docs: string[] }[]): number[] {
+    const db = this.db;
+    const s = this.stmts;
+    const counts = db.transaction(() => groups.map(({ readings, docs }) => {
+      let n = 0;
+      for (let i = 0; i < readings.length; i++) {
+        const r = readings[i];
+        const doc = docs[i];
+        if (s.insert.run(r.id, r.device_id, r.group_id, r.window, r.received_at, doc).changes === 1) {
+          n++;
+          s.latest.run(r.device_id, r.received_at, doc);
+        }
+      }
+      return n;
+    })).immediate();
+    this.commits++;
+    return counts;
+  }
+
+  async close(): Promise<void> {
+    if (!this.handle) return;
+    this.clearTimer();
+    this.flush();
+    this.closed = true;
+    this.handle.close();
+    this.handle = null;
+  }
+
+  async latestPerDevice(): Promise<ReadingDoc[]> {
+    return (await this.latestEntries()).map((e) => e.doc);
+  }
+
+  /** Latest reading per device with its receive time, so the failover layer can merge stores. */
+  async latestEntries(): Promise<LatestEntry[]> {
+    const out: LatestEntry[] = [];
+    for (const row of this.stmts.latestAll.all()) {
+      const doc = parseDoc(row.doc);
+      if (typeof doc === 'string') this.opts.log?.warn({ device_id: row.device_id, reason: doc }, 'unreadable latest reading skipped');
+      else out.push({ device_id: row.device_id, received_at: row.received_at, doc });
+    }
+    return out;
+  }
+
+  async listWindows(): Promise<WindowSummary[]> {
+    return this.stmts.windows.all();
+  }
+
+  /**
+   * Readings of a window in commit order after `after`. Rows whose `doc` cannot be read are
+   * moved to `quarantine` and skipped; a page is never empty while readings remain, and `next`
+   * is null only when the window has no more readings.
+   */
+  async readWindow(window: number, after: string | null, limit: number): Promise<WindowPage> {
+    let cursor = after === null ? 0 : Number(after);
+    if (!Number.isSafeInteger(cursor)) throw new Error(`bad sqlite position ${after}`);
+    for (;;) {
+      const rows = this.stmts.page.all(window, cursor, limit + 1);
+      const more = rows.length > limit;
+      const page = more ? rows.slice(0, limit) : rows;
+      const readings: StoredReading[] = [];
+      for (const row of page) {
+        const r = this.toStored(row);
+        if (r) readings.push(r);
+      }
+      const last = page.length ? page[page.length - 1].seq : cursor;
+      if (readings.length > 0 || !more) return { readings, next: more ? String(last) : null };
+      cursor = last; // the whole page was quarantined: keep going rather than hand back an empty page
+    }
+  }
+
+  private toStored(row: Row): StoredReading | null {
+    const doc = parseDoc(row.doc);
+    if (typeof doc === 'string') {
+      this.quarantineRow(row, doc);
+      return null;
+    }
+    return { id: row.id, device_id: row.device_id, group_id: row.group_id, window: row.window, received_at: row.received_at, doc, pos: String(row.seq) };
+  }
+
+  /** Moves an unreadable row out of `readings` into `quarantine`, in one transaction. */
+  private quarantineRow(row: Row, reason: string): void {
+    this.db.transaction(() => {
+      this.quarantine('sqlite', row.window, String(row.seq), row.doc, reason);
+      this.stmts.delOne.run(row.seq);
+    })();
+  }
+
+  async deleteWindow(window: number, upTo: string): Promise<number> {
+    const n = Number(upTo);
+    if (!Number.isSafeInteger(n)) throw new Error(`bad sqlite position ${upTo}`);
+    return this.stmts.del.run(window, n).changes;
+  }
+
+  /** Deletes every reading of the window; returns how many. */
+  async dropWindow(window: number): Promise<number> {
+    return this.deleteWindow(window, SQLITE_MAX_POS);
+  }
+
+  async deviceReadings(deviceId: string, query: DeviceQuery): Promise<ReadingDoc[]> {
+    return (await this.deviceEntries(deviceId, query)).map((e) => e.doc);
+  }
+
+  /** A device's readings newest first, by receive time, with ids so the failover layer can merge. */
+  async deviceEntries(deviceId: string, query: DeviceQuery): Promise<DeviceEntry[]> {
+    const rows = this.stmts.device.all(deviceId, query.from ?? 0, query.to ?? Number.MAX_SAFE_INTEGER, query.limit);
+    const out: DeviceEntry[] = [];
+    for (const row of rows) {
+      const r = this.toStored(row);
+      if (r) out.push({ id: r.id, received_at: r.received_at, doc: r.doc });
+    }
+    return out;
+  }
+
+  async ping(): Promise<void> {
+    if (this.closed || !this.handle) throw new Error('sqlite store is closed');
+    this.handle.prepare('SELECT 1').get();
+  }
+
+  /**
+   * Keeps an unreadable record aside (rule 5) and counts it in
+   * `iotgw_records_quarantined_total{store}`; the one place that counts, whoever found it.
+   */
+  quarantine(source: StoreKind, window: number, pos: string, raw: string, reason: string): void {
+    this.stmts.quarantine.run(source, window, pos, raw, reason, Date.now());
+    this.opts.metrics?.recordsQuarantined.inc({ store: source });
+    this.opts.log?.warn({ store: source, window, pos, reason }, 'unreadable record quarantined');
+  }
+
+  /** Quarantined records, newest first (for tests and the operator). */
+  quarantined(limit = 100): { id: number; source: string; window: number; pos: string; raw: string; reason: string; at: number }[] {
+    return this.db.prepare('SELECT id, source, window, pos, raw, reason, at FROM quarantine ORDER BY id DESC LIMIT ?').all(limit) as never;
+  }
+
+  /**
+   * Runs `fn` once per database file, in a transaction, recorded under `meta('migration:<name>')`.
+   * The uploader keeps its manifest in this file through it.
+   */
+  migrate(name: string, fn: (db: Database.Database) => void): void {
+    const db = this.db;
+    db.transaction(() => {
+      const key = `migration:${name}`;
+      if (db.prepare('SELECT 1 FROM meta WHERE key = ?').get(key)) return;
+      fn(db);
+      db.prepare('INSERT INTO meta(key, value) VALUES (?, ?)').run(key, new Date().toISOString());
+    }).immediate();
+  }
+}

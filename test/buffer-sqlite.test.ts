@@ -1,0 +1,188 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { SqliteStore } from '../gateway/buffer/sqlite-store.ts';
+import { Buffer as ReadingBuffer } from '../gateway/buffer/buffer.ts';
+import { createMetrics } from '../gateway/metrics.ts';
+import { loadConfig } from '../gateway/config.ts';
+import type { Reading, StoredReading } from '../gateway/reading.ts';
+import { tempDir } from './support/ports.ts';
+
+const H = 3600_000;
+const T0 = Date.UTC(2024, 0, 1, 10);
+let n = 0;
+/** A tiny local Reading factory (the lead's validator is written in parallel). */
+function reading(device = 'dev-1', at = T0 + 1000, extra: Record<string, unknown> = {}, id?: string): Reading {
+  const rid = id ?? `r-${++n}`;
+  return { id: rid, device_id: device, group_id: 'g1', window: Math.floor(at / H) * H, received_at: at, doc: { device_id: device, group_id: 'g1', timestamp: new Date(at).toISOString(), status: 'online', n: rid, ...extra } };
+}
+
+async function readAll(store: SqliteStore, window: number, limit = 3): Promise<StoredReading[]> {
+  const out: StoredReading[] = [];
+  let after: string | null = null;
+  do {
+    const page = await store.readWindow(window, after, limit);
+    out.push(...page.readings);
+    after = page.next;
+  } while (after !== null);
+  return out;
+}
+
+describe('SqliteStore', () => {
+  const tmp = tempDir('iotgw-sqlite-');
+  const metrics = createMetrics({ defaultMetrics: false });
+  const store = new SqliteStore({ path: join(tmp.path, 'sub', 'buffer.db'), groupCommitMs: 2, metrics });
+  before(() => store.open());
+  after(async () => { await store.close(); tmp.cleanup(); });
+
+  test('append dedups by id, keeps the newest latest, lists windows with count and bytes', async () => {
+    const a = reading('dev-a', T0 + 5000);
+    const b = reading('dev-a', T0 + 1000); // older, arrives later: must not replace latest
+    const c = reading('dev-b', T0 + H + 10);
+    assert.equal(await store.append([a, b, c]), 3);
+    assert.equal(await store.append([a, reading('dev-a', T0 + 6000, {}, b.id)]), 0);
+    const latest = await store.latestPerDevice();
+    assert.deepEqual(latest.map((d) => [d.device_id, d.n]), [['dev-a', a.id], ['dev-b', c.id]]);
+    const windows = await store.listWindows();
+    const w0 = windows.find((w) => w.window === T0)!;
+    assert.equal(w0.count, 2);
+    assert.equal(w0.bytes, Buffer.byteLength(JSON.stringify(a.doc)) + Buffer.byteLength(JSON.stringify(b.doc)));
+    assert.equal(windows.find((w) => w.window === T0 + H)!.count, 1);
+  });
+
+  test('readWindow pages in order; deleteWindow up to a position spares later readings', async () => {
+    const w = T0 + 5 * H;
+    const batch = Array.from({ length: 7 }, (_, i) => reading(`dev-${i % 2}`, w + i));
+    await store.append(batch);
+    const got = await readAll(store, w, 3);
+    assert.deepEqual(got.map((r) => r.id), batch.map((r) => r.id));
+    assert.ok(got.every((r, i) => i === 0 || Number(r.pos) > Number(got[i - 1].pos)));
+    const late = reading('dev-0', w + 100);
+    await store.append([late]); // arrives while the "upload" is in flight
+    assert.equal(await store.deleteWindow(w, got[got.length - 1].pos), 7);
+    const rest = await readAll(store, w);
+    assert.deepEqual(rest.map((r) => r.id), [late.id]);
+    assert.equal((await store.listWindows()).find((x) => x.window === w)!.count, 1);
+    assert.equal(await store.dropWindow(w), 1);
+    assert.equal((await store.listWindows()).find((x) => x.window === w), undefined);
+  });
+
+  test('group commit: 100 concurrent appends share a handful of transactions', async () => {
+    const before = store.commits;
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => store.append([reading('gc', T0 + 7 * H + i)])));
+    assert.equal(results.reduce((s, x) => s + x, 0), 100);
+    const used = store.commits - before;
+    assert.ok(used >= 1 && used <= 3, `100 appends took ${used} transactions`);
+  });
+
+  test('a failed transaction rejects every caller of its batch and stores nothing of it', async () => {
+    store.db.exec("CREATE TRIGGER boom BEFORE INSERT ON readings WHEN new.device_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+    const w = T0 + 8 * H;
+    const results = await Promise.allSettled([store.append([reading('ok', w)]), store.append([reading('boom', w)]), store.append([reading('ok', w + 1)])]);
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+    assert.equal((await store.listWindows()).find((x) => x.window === w), undefined);
+    store.db.exec('DROP TRIGGER boom');
+    assert.equal(await store.append([reading('ok', w)]), 1);
+    // a doc that cannot be serialized fails only its own caller, before it joins a batch
+    const bad = reading('ok', w + 2, { big: 1n });
+    const mixed = await Promise.allSettled([store.append([bad]), store.append([reading('ok', w + 3)])]);
+    assert.deepEqual(mixed.map((r) => r.status), ['rejected', 'fulfilled']);
+  });
+
+  test('an unreadable doc is quarantined, counted, and the readings behind it are still returned', async () => {
+    const w = T0 + 9 * H;
+    const rs = [reading('q', w), reading('q', w + 1), reading('q', w + 2)];
+    await store.append(rs);
+    store.db.prepare('UPDATE readings SET doc = ? WHERE id = ?').run('{not json', rs[0].id);
+    store.db.prepare('UPDATE readings SET doc = ? WHERE id = ?').run('[1,2]', rs[1].id);
+    const page = await store.readWindow(w, null, 2); // the first page is entirely corrupt: it must not come back empty
+    assert.deepEqual(page.readings.map((r) => r.id), [rs[2].id]);
+    assert.equal(page.next, null);
+    const q = store.quarantined(2);
+    assert.deepEqual(q.map((x) => [x.source, x.window, x.raw]), [['sqlite', w, '[1,2]'], ['sqlite', w, '{not json']]);
+    assert.equal((await metrics.recordsQuarantined.get()).values.find((v) => v.labels.store === 'sqlite')?.value, 2);
+    assert.equal((await store.listWindows()).find((x) => x.window === w)!.count, 1);
+  });
+
+  test('deviceReadings: newest first, filtered by time, limited', async () => {
+    const w = T0 + 10 * H;
+    await store.append([reading('dr', w + 1), reading('dr', w + 2), reading('dr', w + 3), reading('other', w + 4)]);
+    const all = await store.deviceReadings('dr', { limit: 10 });
+    assert.deepEqual(all.map((d) => d.timestamp), [w + 3, w + 2, w + 1].map((t) => new Date(t).toISOString()));
+    assert.equal((await store.deviceReadings('dr', { from: w + 2, to: w + 2, limit: 10 })).length, 1);
+    assert.equal((await store.deviceReadings('dr', { limit: 2 })).length, 2);
+  });
+
+  test('migrate runs a migration once per file', async () => {
+    let runs = 0;
+    const m = (db: typeof store.db) => { runs++; db.exec('CREATE TABLE upload_manifest(k TEXT PRIMARY KEY)'); };
+    store.migrate('manifest-v1', m);
+    store.migrate('manifest-v1', m);
+    assert.equal(runs, 1);
+  });
+});
+
+describe('SqliteStore durability', () => {
+  test('every acknowledged append survives SIGKILL of the writer and a reopen', async () => {
+    const tmp = tempDir('iotgw-sqlite-kill-');
+    const path = join(tmp.path, 'buffer.db');
+    const script = `
+      import { SqliteStore } from ${JSON.stringify(new URL('../gateway/buffer/sqlite-store.ts', import.meta.url).href)};
+      const s = new SqliteStore({ path: ${JSON.stringify(path)}, groupCommitMs: 2 });
+      await s.open();
+      for (let i = 0; ; i++) {
+        const at = ${T0} + i;
+        await Promise.all([0, 1, 2].map((k) => s.append([{ id: 'k' + i + '-' + k, device_id: 'd', group_id: 'g', window: ${T0}, received_at: at, doc: { device_id: 'd', group_id: 'g', timestamp: 't', status: 'online' } }])));
+        process.stdout.write('acked ' + i + '\\n');
+      }`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    await new Promise<void>((resolve) => child.stdout!.on('data', (d) => {
+      out += d;
+      if ((out.match(/acked/g) ?? []).length >= 200) resolve();
+    }));
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    const acked = (out.match(/acked (\d+)\n/g) ?? []).map((l) => Number(l.slice(6)));
+    const store = new SqliteStore({ path });
+    await store.open();
+    const ids = new Set<string>();
+    let after: string | null = null;
+    do {
+      const page = await store.readWindow(T0, after, 1000);
+      for (const r of page.readings) ids.add(r.id);
+      after = page.next;
+    } while (after !== null);
+    for (const i of acked) for (const k of [0, 1, 2]) assert.ok(ids.has(`k${i}-${k}`), `acked k${i}-${k} lost`);
+    await store.close();
+    tmp.cleanup();
+  });
+});
+
+describe('Buffer with redis.url: none', () => {
+  test('SQLite-only: appends, reports the store, lists windows, warns once', async () => {
+    const tmp = tempDir('iotgw-buf-');
+    const lines: { level: number; msg: string }[] = [];
+    const log = pino({ level: 'info' }, { write: (s: string) => { lines.push(JSON.parse(s)); } });
+    const config = loadConfig({ env: {}, overrides: { data_dir: tmp.path } });
+    assert.equal(config.redis.url, 'none');
+    const buffer = new ReadingBuffer({ config, log, metrics: createMetrics({ defaultMetrics: false }) });
+    await buffer.open();
+    assert.equal(buffer.mode, 'sqlite');
+    assert.equal(buffer.stores.redis, undefined);
+    const r = reading('dev-x', T0);
+    assert.deepEqual(await buffer.append([r, reading('dev-x', T0 + 1)]), { stored: 2, duplicates: 0, store: 'sqlite' });
+    assert.deepEqual(await buffer.append([r]), { stored: 0, duplicates: 1, store: 'sqlite' });
+    assert.deepEqual((await buffer.listWindows()).map((w) => [w.store, w.window, w.count]), [['sqlite', T0, 2]]);
+    assert.equal((await buffer.latestPerDevice())[0].device_id, 'dev-x');
+    assert.equal((await buffer.deviceReadings('dev-x', { limit: 5 })).length, 2);
+    await buffer.ping();
+    assert.ok(buffer.isClosed(T0, T0 + H) && !buffer.isClosed(T0, T0 + H - 1));
+    assert.equal(lines.filter((l) => l.level === 40).length, 1);
+    await buffer.close();
+    tmp.cleanup();
+  });
+});
