@@ -1,0 +1,70 @@
+import { MongoError, MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb';
+
+/**
+ * What the uploader does with an error:
+ * - `transient`: Atlas or the path to it is down or busy. The pass stops, every window stays
+ *   queued, the next pass comes after an exponential backoff with full jitter.
+ * - `permanent`: retrying the same request now would fail the same way (bad credentials, a
+ *   document Atlas refuses). Logged with its reason, counted in
+ *   `iotgw_upload_errors_total{kind="permanent"}`, nothing is deleted locally. With `scope:
+ *   'global'` (authentication, authorization) no write can succeed, so the pass stops; with
+ *   `scope: 'part'` only that window waits (its own backoff) and the other windows go on.
+ */
+export interface UploadFailure {
+  kind: 'transient' | 'permanent';
+  scope: 'global' | 'part';
+  /** Server error code when there is one. */
+  code?: number;
+  codeName?: string;
+  /** One line for an operator: no stack, no credentials. */
+  reason: string;
+}
+
+/** Server codes that clear up on their own (elections, shutdowns, timeouts, write conflicts). */
+const TRANSIENT_CODES = new Set([
+  6, 7, 50, 89, 91, 112, 189, 262, 9001, 10107, 11000 /* concurrent upsert race on _id */, 11600, 11602, 13435, 13436, 64 /* WriteConcernFailed */, 100 /* UnsatisfiableWriteConcern */, 16500 /* Atlas rate limit */,
+]);
+/** Codes after which no write can succeed until an operator acts. */
+const GLOBAL_CODES = new Set([18 /* AuthenticationFailed */, 13 /* Unauthorized */, 8000 /* AtlasError: e.g. over quota, user lacks role */]);
+
+const NAMES: Record<number, string> = { 18: 'AuthenticationFailed', 13: 'Unauthorized', 121: 'DocumentValidationFailure', 10334: 'BSONObjectTooLarge', 2: 'BadValue', 8000: 'AtlasError' };
+
+export function classify(err: unknown): UploadFailure {
+  const code = typeof (err as { code?: unknown })?.code === 'number' ? ((err as { code: number }).code) : undefined;
+  const codeName = (err as { codeName?: string })?.codeName ?? (code !== undefined ? NAMES[code] : undefined);
+  const message = oneLine(err);
+  const reason = code !== undefined ? `${codeName ?? 'code'} (${code}): ${message}` : message;
+  if (code !== undefined && GLOBAL_CODES.has(code)) return { kind: 'permanent', scope: 'global', code, codeName, reason };
+  if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError) return { kind: 'transient', scope: 'global', code, codeName, reason };
+  if (err instanceof MongoError) {
+    if (err.hasErrorLabel?.('RetryableWriteError') || err.hasErrorLabel?.('TransientTransactionError') || err.hasErrorLabel?.('SystemOverloadedError')) {
+      return { kind: 'transient', scope: 'global', code, codeName, reason };
+    }
+    if (code !== undefined && TRANSIENT_CODES.has(code)) return { kind: 'transient', scope: 'global', code, codeName, reason };
+    if (!(err instanceof MongoServerError) && code === undefined) {
+      // Driver-side conditions (closed client, timeouts, not connected): the link, not the data.
+      return { kind: 'transient', scope: 'global', code, codeName, reason };
+    }
+    return { kind: 'permanent', scope: 'part', code, codeName, reason };
+  }
+  // DNS, sockets and timeouts that surface as plain Node errors.
+  const sys = (err as { code?: unknown })?.code;
+  if (typeof sys === 'string' && /^(E[A-Z]+|ERR_SOCKET.*)$/.test(sys)) return { kind: 'transient', scope: 'global', reason };
+  return { kind: 'permanent', scope: 'part', code, codeName, reason };
+}
+
+/** Classifies one entry of a bulk write's `writeErrors` (always about that one document). */
+export function classifyWriteError(e: { code?: number; errmsg?: string; message?: string }): UploadFailure {
+  const code = e.code;
+  const codeName = code !== undefined ? NAMES[code] : undefined;
+  const reason = `${codeName ?? 'code'} (${code}): ${(e.errmsg ?? e.message ?? '').split('\n')[0].slice(0, 300)}`;
+  if (code !== undefined && GLOBAL_CODES.has(code)) return { kind: 'permanent', scope: 'global', code, codeName, reason };
+  if (code !== undefined && TRANSIENT_CODES.has(code)) return { kind: 'transient', scope: 'global', code, codeName, reason };
+  return { kind: 'permanent', scope: 'part', code, codeName, reason };
+}
+
+/** The first line of an error's message, with any credentials in a URI masked. */
+export function oneLine(err: unknown): string {
+  const raw = err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
+  return raw.split('\n')[0].replace(/(mongodb(?:\+srv)?:\/\/)[^@/\s]+@/g, '$1***@').slice(0, 300);
+}

@@ -1,0 +1,198 @@
+import { BSON } from 'mongodb';
+import type { ReadingDoc, StoredReading } from '../reading.ts';
+import type { StoreKind } from '../buffer/store.ts';
+
+/**
+ * Cutting a window's readings into `group_hours` documents ("parts"). Pure and synchronous, so
+ * the one property everything else rests on can be unit-tested on its own:
+ *
+ *   **Placement is decided by the prefix.** Readings are fed one at a time in store order; the
+ *   part a reading joins, and therefore the `_id` it is uploaded under, depends only on the
+ *   readings before it in the range, never on page size, timing or what comes after it.
+ *
+ * Consequences (see docs/atlas.md, "How uploads stay exactly-once"):
+ * - the same range always gives the same `_id`s with the same contents;
+ * - a longer range starting at the same place (late readings arrived between a crash and the
+ *   replay) gives every earlier `_id` again with a superset of its readings, plus new `_id`s for
+ *   new parts; with `replaceOne(upsert)` Atlas never holds a reading in two documents.
+ *
+ * Memory: only open parts are held. A part is sealed when the next reading would take it past
+ * `partMaxBytes` (exact BSON size, not an estimate: `BSON.calculateObjectSize` per entry plus the
+ * array-index overhead), and all open parts are sealed when together they pass `openBudgetBytes`
+ * (many groups in one window). Both rules look only at the prefix, so determinism holds.
+ */
+
+export const HOUR_MS = 3600_000;
+
+/** One element of `group_hours.readings`: the original document plus two gateway fields. */
+export type PartEntry = ReadingDoc & { _rid: string; _t: Date };
+
+export interface PartDoc {
+  _id: string;
+  gateway_id: string;
+  group_id: string;
+  hour: Date;
+  /** `<store>:<position of the part's first reading>`: what makes two parts of one hour distinct. */
+  part_key: string;
+  devices: string[];
+  count: number;
+  first: Date;
+  last: Date;
+  readings: PartEntry[];
+}
+
+export interface PartBuilderOptions {
+  gatewayId: string;
+  store: StoreKind;
+  windowMs: number;
+  partMaxBytes: number;
+  /** Seal every open part when their total passes this (default 2 × partMaxBytes). */
+  openBudgetBytes?: number;
+}
+
+/** BSON bytes a document needs besides its readings and devices (field names, ids, dates); generous. */
+const HEADER_BYTES = 512;
+
+/**
+ * The time a reading is filed under: the device's `ts` when intake used it to pick the window,
+ * else the gateway's receive time. `hour` and `_t` both come from it, so `_t` always lies inside
+ * the document's hour.
+ */
+export function readingTime(r: StoredReading, windowMs: number): number {
+  const ts = r.doc.ts;
+  if (typeof ts === 'number' && Number.isFinite(ts) && Math.floor(ts / windowMs) * windowMs === r.window) return ts;
+  return r.received_at;
+}
+
+export const hourStart = (t: number): number => Math.floor(t / HOUR_MS) * HOUR_MS;
+
+/** `2026-11-23T17:00:00Z`: the ISO hour without milliseconds, as it appears in `_id`. */
+export const hourIso = (hour: number): string => new Date(hour).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+export function partId(gatewayId: string, groupId: string, hour: number, store: StoreKind, firstPos: string): string {
+  return `${gatewayId}:${groupId}:${hourIso(hour)}:${store}:${firstPos}`;
+}
+
+/** BSON bytes of element `index` of an array: type byte, the index as a C string, then the value. */
+const elementOverhead = (index: number): number => 2 + String(index).length;
+const stringElementBytes = (index: number, s: string): number => elementOverhead(index) + 5 + Buffer.byteLength(s);
+
+interface OpenPart {
+  groupId: string;
+  hour: number;
+  firstPos: string;
+  entries: PartEntry[];
+  bytes: number;
+  devices: Set<string>;
+  first: number;
+  last: number;
+}
+
+export class PartBuilder {
+  private readonly open = new Map<string, OpenPart>();
+  private openBytes = 0;
+  private readonly budget: number;
+  /** Readings fed so far and, per group, the newest reading of each device (for `device_groups`). */
+  count = 0;
+  readonly latest = new Map<string, Map<string, ReadingDoc>>();
+
+  constructor(private readonly opts: PartBuilderOptions) {
+    this.budget = opts.openBudgetBytes ?? 2 * opts.partMaxBytes;
+  }
+
+  /** Feeds the next reading in store order; returns the parts this sealed (usually none). */
+  add(r: StoredReading): PartDoc[] {
+    const sealed: PartDoc[] = [];
+    const t = readingTime(r, this.opts.windowMs);
+    const hour = hourStart(t);
+    const key = `${r.group_id}\u0000${hour}`;
+    const entry = { ...r.doc, _rid: r.id, _t: new Date(t) } as PartEntry;
+    let part = this.open.get(key);
+    const cost = (p: OpenPart | undefined): number => {
+      const index = p ? p.entries.length : 0;
+      let bytes = elementOverhead(index) + BSON.calculateObjectSize(entry);
+      if (!p || !p.devices.has(r.device_id)) bytes += stringElementBytes(p ? p.devices.size : 0, r.device_id);
+      return bytes;
+    };
+    let bytes = cost(part);
+    if (part && part.bytes + bytes > this.opts.partMaxBytes) {
+      sealed.push(this.seal(key, part));
+      part = undefined;
+      bytes = cost(part);
+    }
+    if (!part) {
+      part = { groupId: r.group_id, hour, firstPos: r.pos, entries: [], bytes: HEADER_BYTES + Buffer.byteLength(r.group_id) + Buffer.byteLength(this.opts.gatewayId) * 2, devices: new Set(), first: t, last: t };
+      this.open.set(key, part);
+      this.openBytes += part.bytes;
+    }
+    part.entries.push(entry);
+    part.devices.add(r.device_id);
+    part.bytes += bytes;
+    this.openBytes += bytes;
+    if (t < part.first) part.first = t;
+    if (t > part.last) part.last = t;
+    this.count++;
+    this.noteLatest(r.doc);
+    if (this.openBytes > this.budget) sealed.push(...this.sealAll());
+    return sealed;
+  }
+
+  /** Seals every open part (end of the range). */
+  finish(): PartDoc[] {
+    return this.sealAll();
+  }
+
+  /** Bytes held in open parts now (for tests and the memory bound). */
+  get heldBytes(): number {
+    return this.openBytes;
+  }
+
+  private sealAll(): PartDoc[] {
+    const out: PartDoc[] = [];
+    for (const [key, part] of [...this.open]) out.push(this.seal(key, part));
+    return out;
+  }
+
+  private seal(key: string, p: OpenPart): PartDoc {
+    this.open.delete(key);
+    this.openBytes -= p.bytes;
+    // Time order inside a part (stable: ties keep store order). Parts of one hour are ordered by
+    // `part_key`'s position; a late part can hold readings older than an earlier part's.
+    p.entries.sort((a, b) => a._t.getTime() - b._t.getTime());
+    return {
+      _id: partId(this.opts.gatewayId, p.groupId, p.hour, this.opts.store, p.firstPos),
+      gateway_id: this.opts.gatewayId,
+      group_id: p.groupId,
+      hour: new Date(p.hour),
+      part_key: `${this.opts.store}:${p.firstPos}`,
+      devices: [...p.devices].sort(),
+      count: p.entries.length,
+      first: new Date(p.first),
+      last: new Date(p.last),
+      readings: p.entries,
+    };
+  }
+
+  private noteLatest(doc: ReadingDoc): void {
+    let devices = this.latest.get(doc.group_id);
+    if (!devices) this.latest.set(doc.group_id, (devices = new Map()));
+    const current = devices.get(doc.device_id);
+    if (!current || isNewer(doc, current)) devices.set(doc.device_id, doc);
+  }
+}
+
+/**
+ * Whether reading `a` is newer than `b` for "latest reading of a device": the later receive
+ * `timestamp` wins (the original API kept the last one it received). Order-independent, so a
+ * replayed upload merges to the same result.
+ */
+export function isNewer(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const ta = Date.parse(String(a.timestamp));
+  const tb = Date.parse(String(b.timestamp));
+  if (Number.isFinite(ta) && Number.isFinite(tb) && ta !== tb) return ta > tb;
+  if (!Number.isFinite(tb) && Number.isFinite(ta)) return true;
+  return String(a.timestamp ?? '') > String(b.timestamp ?? '') || (a.timestamp === b.timestamp && JSON.stringify(a) > JSON.stringify(b));
+}
+
+/** Exact BSON size of a sealed part (tests check it against the bound). */
+export const partBsonSize = (doc: PartDoc): number => BSON.calculateObjectSize(doc);

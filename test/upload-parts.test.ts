@@ -1,0 +1,162 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MongoBulkWriteError, MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb';
+import { PartBuilder, partBsonSize, hourIso, readingTime, type PartDoc } from '../gateway/upload/parts.ts';
+import { mergeDevices } from '../gateway/upload/device-groups.ts';
+import { backoffMs } from '../gateway/upload/backoff.ts';
+import { classify, classifyWriteError, oneLine } from '../gateway/upload/errors.ts';
+import type { StoredReading } from '../gateway/reading.ts';
+
+const HOUR = 3600_000;
+const T0 = Date.UTC(2026, 10, 23, 17, 0, 0);
+
+/** `n` readings in store order: devices round-robin, groups by device, one every `stepMs`. */
+function readings(n: number, opts: { groups?: number; devices?: number; start?: number; stepMs?: number; firstPos?: number; window?: number; payload?: number } = {}): StoredReading[] {
+  const { groups = 2, devices = 6, start = T0, stepMs = 1000, firstPos = 1, window = T0, payload = 0 } = opts;
+  return Array.from({ length: n }, (_, i) => {
+    const d = i % devices;
+    const at = start + i * stepMs;
+    const doc = { device_id: `dev-${d}`, group_id: `g${d % groups}`, cpu: i % 100, pad: 'x'.repeat(payload), timestamp: new Date(at).toISOString(), status: 'online' as const };
+    return { id: `rcv:${i}`, device_id: doc.device_id, group_id: doc.group_id, window, received_at: at, doc, pos: String(firstPos + i) };
+  });
+}
+
+function build(rs: StoredReading[], partMaxBytes = 8 * 1024 * 1024, openBudgetBytes?: number): PartDoc[] {
+  const b = new PartBuilder({ gatewayId: 'gw1', store: 'sqlite', windowMs: HOUR, partMaxBytes, openBudgetBytes });
+  const out: PartDoc[] = [];
+  for (const r of rs) out.push(...b.add(r));
+  out.push(...b.finish());
+  return out;
+}
+
+const rids = (parts: PartDoc[]): string[] => parts.flatMap((p) => p.readings.map((r) => r._rid));
+
+test('the same range gives the same _ids and the same contents', () => {
+  const rs = readings(500, { payload: 50 });
+  const a = build(rs, 8 * 1024);
+  const b = build(structuredClone(rs), 8 * 1024);
+  assert.ok(a.length > 4, 'several parts');
+  assert.deepEqual(b, a);
+  assert.equal(a[0]._id, `gw1:g0:2026-11-23T17:00:00Z:sqlite:1`);
+  assert.equal(a[0].part_key, 'sqlite:1');
+  assert.deepEqual(a[0].hour, new Date(T0));
+});
+
+test('a longer range replaces every earlier part with a superset and never places a reading twice', () => {
+  const all = readings(800, { payload: 40 });
+  const short = build(all.slice(0, 333), 6 * 1024);
+  const long = build(all, 6 * 1024);
+  const longById = new Map(long.map((p) => [p._id, p]));
+  for (const p of short) {
+    const q = longById.get(p._id);
+    assert.ok(q, `${p._id} is produced again`);
+    const ids = new Set(q.readings.map((r) => r._rid));
+    for (const r of p.readings) assert.ok(ids.has(r._rid), `${r._rid} stays in ${p._id}`);
+  }
+  // Atlas after both uploads (replaceOne by _id): each reading exactly once.
+  const atlas = new Map<string, PartDoc>();
+  for (const p of [...short, ...long]) atlas.set(p._id, p);
+  const stored = rids([...atlas.values()]);
+  assert.equal(stored.length, 800);
+  assert.equal(new Set(stored).size, 800);
+});
+
+test('parts are cut at part_max_bytes (exact BSON size) and keep every reading once, in time order', () => {
+  const rs = readings(2000, { groups: 1, payload: 100 });
+  const max = 16 * 1024;
+  const parts = build(rs, max);
+  assert.ok(parts.length > 10);
+  for (const p of parts) {
+    assert.ok(partBsonSize(p) <= max, `${p._id}: ${partBsonSize(p)} <= ${max}`);
+    assert.equal(p.count, p.readings.length);
+    assert.deepEqual(p.devices, [...new Set(p.readings.map((r) => r.device_id))].sort());
+    const ts = p.readings.map((r) => r._t.getTime());
+    assert.deepEqual(ts, [...ts].sort((x, y) => x - y));
+    assert.deepEqual(p.first, p.readings[0]._t);
+    assert.deepEqual(p.last, p.readings[p.readings.length - 1]._t);
+  }
+  assert.deepEqual(rids(parts).sort(), rs.map((r) => r.id).sort());
+  // Parts fill up: all but the last are more than half full.
+  for (const p of parts.slice(0, -1)) assert.ok(partBsonSize(p) > max / 2);
+});
+
+test('a single reading larger than the bound gets a part of its own', () => {
+  const rs = readings(3, { groups: 1, payload: 5000 });
+  const parts = build(rs, 2048);
+  assert.equal(parts.length, 3);
+});
+
+test('open parts never hold much more than the budget, whatever the number of groups', () => {
+  const rs = readings(5000, { groups: 50, devices: 200, payload: 20 });
+  const b = new PartBuilder({ gatewayId: 'gw1', store: 'redis', windowMs: HOUR, partMaxBytes: 64 * 1024, openBudgetBytes: 32 * 1024 });
+  let peak = 0;
+  const parts: PartDoc[] = [];
+  for (const r of rs) {
+    parts.push(...b.add(r));
+    peak = Math.max(peak, b.heldBytes);
+  }
+  parts.push(...b.finish());
+  assert.equal(b.heldBytes, 0);
+  assert.ok(peak <= 32 * 1024 + 1024, `peak ${peak}`);
+  assert.equal(new Set(rids(parts)).size, 5000);
+  assert.ok(parts.every((p) => p._id.includes(':redis:')));
+});
+
+test('the hour comes from the device time when intake used it, else from the receive time', () => {
+  const [r] = readings(1, { start: T0 + 2 * HOUR + 5 });
+  // Received at 19:00:00.005 but measured at 17:30 and filed in the 17:00 window.
+  const late = { ...r, window: T0, doc: { ...r.doc, ts: T0 + HOUR / 2 } };
+  assert.equal(readingTime(late, HOUR), T0 + HOUR / 2);
+  const [p] = build([late]);
+  assert.equal(p._id, 'gw1:g0:2026-11-23T17:00:00Z:sqlite:1');
+  assert.deepEqual(p.readings[0]._t, new Date(T0 + HOUR / 2));
+  assert.equal(p.readings[0].timestamp, r.doc.timestamp, 'timestamp stays the original ISO string');
+  // A ts outside the window (intake did not trust it) does not move the reading.
+  const untrusted = { ...r, window: T0 + 2 * HOUR, doc: { ...r.doc, ts: 1 } };
+  assert.equal(readingTime(untrusted, HOUR), r.received_at);
+  // Windows shorter than an hour map into their hour.
+  assert.equal(build(readings(1, { start: T0 + 59 * 60_000, window: T0 + 59 * 60_000 }))[0].hour.getTime(), T0);
+  assert.equal(hourIso(T0), '2026-11-23T17:00:00Z');
+});
+
+test('device_groups merge keeps old devices, takes newer readings and is idempotent', () => {
+  const old = [
+    { device_id: 'a', group_id: 'g', cpu: 1, timestamp: '2026-11-23T15:00:00.000Z', status: 'online' },
+    { device_id: 'b', group_id: 'g', cpu: 2, timestamp: '2026-11-23T15:00:00.000Z', status: 'online' },
+    { device_id: 'c', group_id: 'g', cpu: 9, timestamp: '2026-11-23T18:00:00.000Z', status: 'online' },
+  ];
+  const incoming = [
+    { device_id: 'b', group_id: 'g', cpu: 20, timestamp: '2026-11-23T17:10:00.000Z', status: 'online' as const },
+    { device_id: 'c', group_id: 'g', cpu: 90, timestamp: '2026-11-23T17:10:00.000Z', status: 'online' as const },
+    { device_id: 'd', group_id: 'g', cpu: 4, timestamp: '2026-11-23T17:10:00.000Z', status: 'online' as const },
+  ];
+  const merged = mergeDevices(old, incoming);
+  assert.deepEqual(merged.map((d) => [d.device_id, d.cpu]), [['a', 1], ['b', 20], ['c', 9], ['d', 4]]);
+  assert.deepEqual(mergeDevices(merged, incoming), merged, 'replaying the same upload changes nothing');
+  assert.deepEqual(mergeDevices(mergeDevices([], incoming), old), merged, 'order does not matter');
+});
+
+test('backoff grows exponentially with full jitter, floored at the base and capped at the max', () => {
+  assert.equal(backoffMs(0, 1000, 60_000, () => 0), 1000);
+  assert.equal(backoffMs(0, 1000, 60_000, () => 1), 1000);
+  assert.equal(backoffMs(3, 1000, 60_000, () => 1), 8000);
+  assert.equal(backoffMs(30, 1000, 60_000, () => 1), 60_000);
+  for (let i = 0; i < 100; i++) {
+    const v = backoffMs(5, 1000, 60_000);
+    assert.ok(v >= 1000 && v <= 32_000);
+  }
+});
+
+test('errors are classified as transient or permanent, with a one-line reason', () => {
+  assert.equal(classify(new MongoNetworkError('connection reset')).kind, 'transient');
+  assert.equal(classify(new MongoServerSelectionError('Server selection timed out after 100 ms', { type: 'Unknown', servers: new Map() } as never)).kind, 'transient');
+  const auth = classify(new MongoServerError({ code: 18, codeName: 'AuthenticationFailed', errmsg: 'Authentication failed.' }));
+  assert.deepEqual([auth.kind, auth.scope], ['permanent', 'global']);
+  assert.match(auth.reason, /AuthenticationFailed \(18\)/);
+  assert.equal(classify(new MongoServerError({ code: 10107, errmsg: 'not primary' })).kind, 'transient');
+  assert.deepEqual(classifyWriteError({ code: 121, errmsg: 'Document failed validation' }), { kind: 'permanent', scope: 'part', code: 121, codeName: 'DocumentValidationFailure', reason: 'DocumentValidationFailure (121): Document failed validation' });
+  assert.equal(classifyWriteError({ code: 11000, errmsg: 'E11000' }).kind, 'transient');
+  assert.equal(classify(Object.assign(new Error('getaddrinfo ENOTFOUND cluster0.example.net'), { code: 'ENOTFOUND' })).kind, 'transient');
+  assert.equal(oneLine(new Error('bad auth for mongodb+srv://user:secret@cluster0.example.net/x\nstack')), 'bad auth for mongodb+srv://***@cluster0.example.net/x');
+  assert.ok(MongoBulkWriteError);
+});
