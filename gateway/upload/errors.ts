@@ -1,4 +1,4 @@
-import { MongoError, MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb';
+import { MongoError, MongoNetworkError, MongoServerSelectionError } from 'mongodb';
 
 /**
  * What the uploader does with an error:
@@ -37,14 +37,14 @@ export function classify(err: unknown): UploadFailure {
   if (code !== undefined && GLOBAL_CODES.has(code)) return { kind: 'permanent', scope: 'global', code, codeName, reason };
   if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError) return { kind: 'transient', scope: 'global', code, codeName, reason };
   if (err instanceof MongoError) {
-    if (err.hasErrorLabel?.('RetryableWriteError') || err.hasErrorLabel?.('TransientTransactionError') || err.hasErrorLabel?.('SystemOverloadedError')) {
+    if (['RetryableWriteError', 'TransientTransactionError', 'SystemOverloadedError', 'ResetPool', 'NetworkError'].some((l) => err.hasErrorLabel?.(l))) {
       return { kind: 'transient', scope: 'global', code, codeName, reason };
     }
     if (code !== undefined && TRANSIENT_CODES.has(code)) return { kind: 'transient', scope: 'global', code, codeName, reason };
-    if (!(err instanceof MongoServerError) && code === undefined) {
-      // Driver-side conditions (closed client, timeouts, not connected): the link, not the data.
-      return { kind: 'transient', scope: 'global', code, codeName, reason };
-    }
+    // No server code: a driver-side condition (closed connection — a bulk write whose connection
+    // dropped arrives as a MongoBulkWriteError without code —, timeouts, not connected): the
+    // link, not the data.
+    if (code === undefined) return { kind: 'transient', scope: 'global', code, codeName, reason };
     return { kind: 'permanent', scope: 'part', code, codeName, reason };
   }
   // DNS, sockets and timeouts that surface as plain Node errors.

@@ -1,0 +1,393 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../log.ts';
+import type { Config } from '../config.ts';
+import type { ReadingStore, StoreKind } from '../buffer/store.ts';
+import { AtlasClient } from './atlas.ts';
+import { Manifest, type ManifestRow } from './manifest.ts';
+import { createUploadMetrics, type UploadMetrics } from './metrics.ts';
+import { backoffMs, FailureLog } from './backoff.ts';
+import { classify, type UploadFailure } from './errors.ts';
+import { UploadLock } from './lock.ts';
+import { Abandoned, TransientUploadError, finishCommitted, runManifest, type WindowReport, type WindowUploadContext } from './window-upload.ts';
+
+/** What the uploader needs from `gateway/buffer` (the `Buffer` class satisfies it structurally). */
+export interface UploadBuffer {
+  listWindows(): Promise<{ store: StoreKind; window: number; count: number; bytes: number }[]>;
+  stores: { sqlite: ReadingStore & { db?: BetterSqlite3.Database }; redis?: ReadingStore | null };
+  /** Serializes the callback with every other deleter of readings (spill, drops, consolidate). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /** Moves a window's readings from Redis into SQLite (idempotent by reading id). */
+  consolidate(window: number): Promise<unknown>;
+  /** The store intake writes to: `sqlite` while a configured Redis is unhealthy (then Redis is not read). */
+  readonly mode?: StoreKind;
+  /** Refreshes the buffer's gauges after a pass, when the buffer offers it. */
+  refreshGauges?(): Promise<void>;
+}
+
+export type UploadConfig = Pick<Config, 'gateway_id' | 'window_seconds' | 'mongodb' | 'upload'> & { sqlite?: { path: string } };
+
+export interface UploaderOptions {
+  config: UploadConfig;
+  log: Logger;
+  metrics: { registry: Registry };
+  buffer: UploadBuffer;
+  /** SQLite handle for the manifest; default: the buffer's SQLite store's `db`. */
+  db?: BetterSqlite3.Database;
+  /** Shared with the /groups routes; default: one built from `config.mongodb`. */
+  atlas?: AtlasClient;
+  /** Lock file against a second uploader on the same buffer; default `<sqlite.path>.upload.lock`, null: none. */
+  lockPath?: string | null;
+  now?: () => number;
+}
+
+export interface UploadReport {
+  enabled: boolean;
+  ok: boolean;
+  started_at: string;
+  finished_at: string;
+  windows: WindowReport[];
+  /** Windows left for a later pass: backoff after a refusal, or the store was unavailable. */
+  skipped: { window: string; reason: string }[];
+  readings: number;
+  parts: number;
+  error: (UploadFailure & { at: string }) | null;
+}
+
+export interface UploadStatus {
+  enabled: boolean;
+  atlas: string;
+  last_success: string | null;
+  last_error: { at: string; kind: string; reason: string } | null;
+  queued_windows: number;
+  queued_bytes: number;
+  queued_readings: number;
+  in_progress: boolean;
+  next_pass: string | null;
+}
+
+/**
+ * Runs upload passes: every closed window of either store goes to Atlas (window-upload.ts), with
+ * a pass every `upload.interval_seconds` (and right after a window closes, when that is sooner),
+ * exponential backoff with jitter after a failure, and manifests left by a crash finished first.
+ */
+export class Uploader {
+  readonly atlas: AtlasClient;
+  readonly metrics: UploadMetrics;
+  private readonly manifest: Manifest | null;
+  private readonly lock: UploadLock | null;
+  private readonly log: Logger;
+  private readonly windowMs: number;
+  private readonly failures: FailureLog;
+  private readonly storeFailures: FailureLog;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<UploadReport> | null = null;
+  private stopping = false;
+  private started = false;
+  private failStreak = 0;
+  private nextPassAt: number | null = null;
+  private lastSuccess: number | null = null;
+  private lastError: { at: string; kind: string; reason: string } | null = null;
+  private queue = { windows: 0, bytes: 0, readings: 0, at: 0 };
+  private refreshing: Promise<void> | null = null;
+
+  constructor(private readonly opts: UploaderOptions) {
+    const { config } = opts;
+    this.log = opts.log.child({ component: 'upload' });
+    this.now = opts.now ?? Date.now;
+    this.windowMs = config.window_seconds * 1000;
+    this.metrics = createUploadMetrics(opts.metrics.registry);
+    this.failures = new FailureLog(this.log, 5 * 60_000, this.now);
+    this.storeFailures = new FailureLog(this.log, 5 * 60_000, this.now);
+    this.atlas = opts.atlas ?? new AtlasClient({
+      uri: config.mongodb.uri, database: config.mongodb.database, log: this.log,
+      connectTimeoutMs: config.mongodb.connect_timeout_ms, serverSelectionTimeoutMs: config.mongodb.server_selection_timeout_ms,
+      appName: `iotgw/${config.gateway_id}`,
+    });
+    const db = opts.db ?? opts.buffer.stores.sqlite.db;
+    this.manifest = db ? new Manifest(db) : null;
+    const lockPath = opts.lockPath !== undefined ? opts.lockPath : config.sqlite?.path ? `${config.sqlite.path}.upload.lock` : null;
+    this.lock = lockPath ? new UploadLock(lockPath) : null;
+  }
+
+  get enabled(): boolean {
+    return this.atlas.configured;
+  }
+
+  /** Creates the manifest tables, starts connecting in the background and schedules passes. Never waits for Atlas. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    if (!this.enabled) {
+      this.metrics.atlasUp.set(-1);
+      this.log.warn('upload disabled: mongodb.uri is not set; readings stay in the local buffer until it is configured');
+      void this.refreshQueue();
+      return;
+    }
+    this.migrate();
+    this.atlas.start();
+    this.schedule(Math.min(2000, this.opts.config.upload.interval_seconds * 1000));
+  }
+
+  private migrated = false;
+  private migrate(): void {
+    if (this.migrated) return;
+    if (!this.manifest) throw new Error('Uploader needs the SQLite handle of the buffer (buffer.stores.sqlite.db or options.db)');
+    this.manifest.migrate();
+    this.migrated = true;
+  }
+
+  /**
+   * Stops scheduling, lets a running pass finish its current window for up to `graceMs`, then
+   * closes the Atlas client (an in-flight write fails and stays queued: its manifest is replayed
+   * at the next start). Safe at any point by construction, see window-upload.ts.
+   */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.nextPassAt = null;
+    const running = this.running;
+    if (running) {
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([running.catch(() => {}), new Promise((r) => { t = setTimeout(r, graceMs); })]);
+      clearTimeout(t);
+    }
+    await this.atlas.stop();
+    if (running) await running.catch(() => {});
+    this.lock?.release();
+  }
+
+  /** One pass now (or the one already running). Never throws: the report says what happened. */
+  runOnce(): Promise<UploadReport> {
+    if (this.running) return this.running;
+    this.running = this.pass().finally(() => { this.running = null; });
+    return this.running;
+  }
+
+  status(): UploadStatus {
+    if (this.now() - this.queue.at > 5000) void this.refreshQueue();
+    return {
+      enabled: this.enabled,
+      atlas: this.atlas.state,
+      last_success: this.lastSuccess !== null ? new Date(this.lastSuccess).toISOString() : null,
+      last_error: this.lastError,
+      queued_windows: this.queue.windows,
+      queued_bytes: this.queue.bytes,
+      queued_readings: this.queue.readings,
+      in_progress: this.running !== null,
+      next_pass: this.nextPassAt !== null ? new Date(this.nextPassAt).toISOString() : null,
+    };
+  }
+
+  /** Recomputes the queued-window figures (closed windows in either store). */
+  refreshQueue(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        const list = await this.opts.buffer.listWindows();
+        this.setQueue(list);
+      } catch (err) {
+        this.log.debug({ reason: classify(err).reason }, 'could not list buffered windows');
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private setQueue(list: { window: number; count: number; bytes: number }[]): void {
+    const now = this.now();
+    const closed = list.filter((w) => w.window + this.windowMs <= now);
+    this.queue = { windows: new Set(closed.map((w) => w.window)).size, bytes: sum(closed, 'bytes'), readings: sum(closed, 'count'), at: now };
+    this.metrics.queuedWindows.set(this.queue.windows);
+    this.metrics.queuedBytes.set(this.queue.bytes);
+    this.metrics.queuedReadings.set(this.queue.readings);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopping) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.nextPassAt = this.now() + delayMs;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.runOnce().then((report) => {
+        if (report.error) {
+          this.failStreak++;
+          const { retry_base_ms, retry_max_ms } = this.opts.config.upload;
+          this.schedule(backoffMs(this.failStreak - 1, retry_base_ms, retry_max_ms));
+        } else {
+          this.failStreak = 0;
+          this.schedule(this.regularDelay());
+        }
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** Every interval, or just after the current window closes when that comes first. */
+  private regularDelay(): number {
+    const now = this.now();
+    const interval = this.opts.config.upload.interval_seconds * 1000;
+    const grace = Math.min(5000, Math.floor(this.windowMs / 4));
+    const nextClose = Math.floor(now / this.windowMs) * this.windowMs + this.windowMs + grace;
+    return Math.max(100, Math.min(interval, nextClose - now));
+  }
+
+  private context(): WindowUploadContext {
+    const { config } = this.opts;
+    return {
+      gatewayId: config.gateway_id, windowMs: this.windowMs, partMaxBytes: config.upload.part_max_bytes, readPage: config.upload.read_page,
+      log: this.log, manifest: this.manifest!, now: this.now,
+      groupHours: () => this.atlas.groupHours(), deviceGroups: () => this.atlas.deviceGroups(),
+      store: (kind) => {
+        const s = kind === 'redis' ? this.opts.buffer.stores.redis : this.opts.buffer.stores.sqlite;
+        if (!s) throw new Error(`the ${kind} store is not configured`);
+        return s;
+      },
+      stopping: () => this.stopping,
+      onPartsAcked: (n) => this.metrics.documents.inc(n),
+    };
+  }
+
+  private async pass(): Promise<UploadReport> {
+    const started = this.now();
+    const report: UploadReport = { enabled: this.enabled, ok: true, started_at: new Date(started).toISOString(), finished_at: '', windows: [], skipped: [], readings: 0, parts: 0, error: null };
+    const fail = (f: UploadFailure): void => {
+      report.ok = false;
+      report.error = { ...f, at: new Date(this.now()).toISOString() };
+      this.lastError = { at: report.error.at, kind: f.kind, reason: f.reason };
+      this.metrics.errors.inc({ kind: f.kind });
+    };
+    try {
+      if (!this.enabled || !this.manifest) return report;
+      this.migrate();
+      const holder = this.lock?.acquire() ?? null;
+      if (holder !== null) {
+        const f: UploadFailure = { kind: 'transient', scope: 'global', reason: `another iotgw process (pid ${holder}) is uploading from this buffer` };
+        fail(f);
+        this.failures.failed('upload skipped', f);
+        return report;
+      }
+      try {
+        await this.atlas.ready();
+      } catch (err) {
+        const f = classify(err);
+        fail(f);
+        this.failures.failed('Atlas unreachable, closed windows stay queued', f);
+        this.metrics.atlasUp.set(0);
+        return report;
+      }
+      const ctx = this.context();
+      for (const window of await this.targets(started)) {
+        if (this.stopping) break;
+        const due = this.manifest.get(window);
+        if (due && due.phase === 'upload' && due.next_attempt_at > this.now()) {
+          report.skipped.push({ window: iso(window), reason: `refused by Atlas, next attempt at ${iso(due.next_attempt_at)}: ${due.last_error}` });
+          report.ok = false;
+          continue;
+        }
+        let outcome: WindowReport | null;
+        try {
+          outcome = await this.opts.buffer.exclusive(() => this.uploadWindow(ctx, window));
+        } catch (err) {
+          if (err instanceof Abandoned) break;
+          const f = err instanceof TransientUploadError ? err.failure : null;
+          if (f) {
+            if (this.manifest.get(window)) this.manifest.failed(window, f.reason, 0);
+            fail(f);
+            this.failures.failed('upload failed, will retry', f, { window: iso(window) });
+            this.metrics.atlasUp.set(0);
+            break; // Atlas is the problem: no point trying the next window now
+          }
+          // The buffer (e.g. Redis down) failed, not Atlas: skip this window, try the others.
+          const sf = classify(err);
+          report.skipped.push({ window: iso(window), reason: sf.reason });
+          report.ok = false;
+          this.storeFailures.failed('a buffered window could not be read for upload; it stays queued', sf, { window: iso(window) });
+          continue;
+        }
+        if (!outcome) continue;
+        report.windows.push(outcome);
+        if (outcome.result === 'refused') {
+          const m = this.manifest.get(window);
+          const { retry_base_ms, retry_max_ms } = this.opts.config.upload;
+          const next = this.now() + backoffMs(m?.attempts ?? 0, retry_base_ms, retry_max_ms);
+          this.manifest.failed(window, outcome.error ?? 'refused', next);
+          this.metrics.errors.inc({ kind: 'permanent' }, outcome.groups.reduce((n, g) => n + g.refused, 0));
+          this.lastError = { at: new Date(this.now()).toISOString(), kind: 'permanent', reason: outcome.error ?? 'refused' };
+          report.ok = false;
+          continue;
+        }
+        report.readings += outcome.readings;
+        report.parts += outcome.parts;
+        this.metrics.readings.inc(outcome.deleted);
+        this.log.info({ window: outcome.window, store: outcome.store, readings: outcome.readings, parts: outcome.parts, deleted: outcome.deleted, groups: outcome.groups.length, result: outcome.result }, 'window uploaded');
+      }
+      this.metrics.atlasUp.set(1);
+      if (!report.error) {
+        // Atlas took everything it was sent (a refused part is counted and reported separately).
+        this.failures.succeeded('upload');
+        if (report.skipped.length === 0) this.storeFailures.succeeded('reading buffered windows');
+        this.lastSuccess = this.now();
+        this.metrics.lastSuccess.set(Math.floor(this.lastSuccess / 1000));
+      }
+      return report;
+    } catch (err) {
+      // A bug or an unexpected condition must not kill the schedule.
+      const f = classify(err);
+      fail(f);
+      this.log.error({ err }, 'upload pass failed unexpectedly');
+      return report;
+    } finally {
+      report.finished_at = new Date(this.now()).toISOString();
+      await this.refreshQueue();
+      await this.opts.buffer.refreshGauges?.().catch(() => {});
+    }
+  }
+
+  /** Windows to look at, oldest first: those with a manifest (crash or refusal left them) and all closed ones. */
+  private async targets(now: number): Promise<number[]> {
+    const set = new Set<number>(this.manifest!.all().map((m) => m.window));
+    const list = await this.opts.buffer.listWindows();
+    this.setQueue(list);
+    for (const w of list) if (w.window + this.windowMs <= now) set.add(w.window);
+    return [...set].sort((a, b) => a - b);
+  }
+
+  /** Under `exclusive`: finish a commit, re-run an upload manifest, or start a new one. */
+  private async uploadWindow(ctx: WindowUploadContext, window: number): Promise<WindowReport | null> {
+    let m: ManifestRow | undefined = this.manifest!.get(window);
+    const redis = this.redisIfHealthy();
+    if (m && m.store === 'redis' && !redis) throw new Error('Redis is not healthy; its window waits');
+    if (m?.phase === 'commit') return finishCommitted(ctx, m);
+    if (!m) {
+      // An unhealthy Redis is not read (a wedged one would hold the lock): its windows wait, and
+      // SQLite's go on, so the outbox drains even with Redis gone (see docs/atlas.md, "Gaps").
+      const inRedis = redis ? await hasReadings(redis, window) : false;
+      const inSqlite = await hasReadings(this.opts.buffer.stores.sqlite, window);
+      if (!inRedis && !inSqlite) return null;
+      let store: StoreKind = inRedis ? 'redis' : 'sqlite';
+      if (inRedis && inSqlite) {
+        // Two stores, one window: upload it from one place so every reading gets one position.
+        await this.opts.buffer.consolidate(window);
+        store = 'sqlite';
+      }
+      m = this.manifest!.begin(window, store, this.now());
+    }
+    return runManifest(ctx, m);
+  }
+
+  private redisIfHealthy(): ReadingStore | null {
+    const { buffer } = this.opts;
+    const redis = buffer.stores.redis ?? null;
+    return redis && (buffer.mode === undefined || buffer.mode === 'redis') ? redis : null;
+  }
+}
+
+async function hasReadings(store: ReadingStore, window: number): Promise<boolean> {
+  return (await store.readWindow(window, null, 1)).readings.length > 0;
+}
+
+const sum = <K extends string>(xs: Record<K, number>[], k: K): number => xs.reduce((n, x) => n + x[k], 0);
+const iso = (t: number): string => new Date(t).toISOString();
