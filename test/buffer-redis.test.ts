@@ -130,6 +130,18 @@ describe('RedisStore', () => {
     assert.equal((await store.deviceReadings('dr', { limit: 2 })).length, 2);
   });
 
+  test('deleting a big window runs in bounded steps and deletes exactly up to the position', async () => {
+    const w = T0 + 30 * H;
+    const rs = Array.from({ length: 25_000 }, (_, i) => reading(`big${i % 3}`, w + i));
+    for (let i = 0; i < rs.length; i += 1000) await store.append(rs.slice(i, i + 1000));
+    const got = await readAll(store, w, 5000);
+    assert.equal(await store.deleteWindow(w, got[19_999].pos), 20_000);
+    const rest = await store.readWindow(w, null, 1);
+    assert.equal(rest.readings[0].id, rs[20_000].id);
+    assert.equal((await store.listWindows()).find((x) => x.window === w)!.count, 5000);
+    assert.equal(await store.dropWindow(w), 5000);
+  });
+
   test('dropWindow removes a whole window and returns its size', async () => {
     const w = T0 + 20 * H;
     await store.append([reading('d', w), reading('d', w + 1), reading('d', w + 2)]);

@@ -69,6 +69,16 @@ describe('SqliteStore', () => {
     assert.equal((await store.listWindows()).find((x) => x.window === w), undefined);
   });
 
+  test('deleteWindow of a big window runs in steps and stops exactly at the position', async () => {
+    const w = T0 + 6 * H;
+    const rs = Array.from({ length: 4500 }, (_, i) => reading('big', w + i));
+    await store.append(rs);
+    const got = await readAll(store, w, 1000);
+    assert.equal(await store.deleteWindow(w, got[4199].pos), 4200);
+    assert.deepEqual((await readAll(store, w, 1000)).map((r) => r.id), rs.slice(4200).map((r) => r.id));
+    assert.equal(await store.dropWindow(w), 300);
+  });
+
   test('group commit: 100 concurrent appends share a handful of transactions', async () => {
     const before = store.commits;
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => store.append([reading('gc', T0 + 7 * H + i)])));

@@ -40,31 +40,37 @@ return n
 `;
 
 /**
- * ARGV: prefix, window, minid. Deletes the window's entries with id < minid (minid '' = all of
- * them); when the stream is left empty, removes it, its id set, its zset entry and its byte count.
- * Returns how many entries were deleted. minid '0-1' deletes nothing: "clean up if empty".
+ * ARGV: prefix, window, minid, limit. Deletes the window's entries with id < minid (minid '' =
+ * all of them), at most about `limit` per call so a big window never blocks Redis (and every
+ * intake write behind it) for long: whole stream nodes go first (XTRIM MINID ~ LIMIT), the last
+ * partial node exactly. Returns {deleted, done}; the caller repeats until done = 1. When the
+ * stream is left empty it is removed with its id set, zset entry and byte count (UNLINK: big
+ * values are freed in the background). minid '0-1' deletes nothing: "clean up if empty".
  *
  * Bytes of a partly deleted window are scaled by the share of entries left (an estimate; summing
  * the exact sizes would mean reading every deleted entry inside the script).
  */
 export const DELETE_LUA = `
-local p, w, minid = ARGV[1], ARGV[2], ARGV[3]
+local p, w, minid, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local s = p .. 'w:' .. w
 local len = redis.call('XLEN', s)
 local deleted = len
+local done = 1
 if minid ~= '' and len > 0 then
-  deleted = redis.call('XTRIM', s, 'MINID', minid)
+  deleted = redis.call('XTRIM', s, 'MINID', '~', minid, 'LIMIT', limit)
+  if deleted > 0 then done = 0 else deleted = redis.call('XTRIM', s, 'MINID', minid) end
 end
 local remaining = len - deleted
 if remaining <= 0 then
-  redis.call('DEL', s, p .. 'ids:' .. w)
+  redis.call('UNLINK', s, p .. 'ids:' .. w)
   redis.call('ZREM', p .. 'windows', w)
   redis.call('HDEL', p .. 'wbytes', w)
+  done = 1
 elseif deleted > 0 then
   local b = tonumber(redis.call('HGET', p .. 'wbytes', w) or '0')
   redis.call('HSET', p .. 'wbytes', w, math.floor(b * remaining / len))
 end
-return deleted
+return {deleted, done}
 `;
 
 /** The stream id just after `pos` ("ms-seq"), for XTRIM MINID (which keeps ids >= minid). */

@@ -38,6 +38,9 @@ interface Row {
   doc: string;
 }
 
+/** Rows deleted per transaction by deleteWindow. */
+const DELETE_STEP = 2000;
+
 /** Positions are the rowid as a decimal string; this one is past every real rowid. */
 export const SQLITE_MAX_POS = String(Number.MAX_SAFE_INTEGER);
 
@@ -137,7 +140,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
         ON CONFLICT(device_id) DO UPDATE SET received_at = excluded.received_at, doc = excluded.doc
         WHERE excluded.received_at >= latest.received_at`),
       page: db.prepare<[number, number, number], Row>('SELECT seq, id, device_id, group_id, window, received_at, doc FROM readings WHERE window = ? AND seq > ? ORDER BY seq LIMIT ?'),
-      del: db.prepare('DELETE FROM readings WHERE window = ? AND seq <= ?'),
+      del: db.prepare('DELETE FROM readings WHERE seq IN (SELECT seq FROM readings WHERE window = ? AND seq <= ? ORDER BY seq LIMIT ?)'),
       windows: db.prepare<[], { window: number; count: number; bytes: number }>('SELECT window, count, bytes FROM window_stats WHERE count > 0 ORDER BY window'),
       latestAll: db.prepare<[], { device_id: string; received_at: number; doc: string }>('SELECT device_id, received_at, doc FROM latest ORDER BY device_id'),
       device: db.prepare<[string, number, number, number], Row>('SELECT seq, id, device_id, group_id, window, received_at, doc FROM readings WHERE device_id = ? AND received_at >= ? AND received_at <= ? ORDER BY received_at DESC, seq DESC LIMIT ?'),
@@ -295,10 +298,23 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     })();
   }
 
+  /**
+   * Deletes the window's readings with pos <= upTo; returns how many. Runs in transactions of
+   * `DELETE_STEP` rows, yielding to the event loop between them, so deleting an uploaded hour of a
+   * million readings never stalls intake for seconds. A crash part-way leaves the rest in place,
+   * to be uploaded (idempotently) and deleted again.
+   */
   async deleteWindow(window: number, upTo: string): Promise<number> {
     const n = Number(upTo);
     if (!Number.isSafeInteger(n)) throw new Error(`bad sqlite position ${upTo}`);
-    return this.stmts.del.run(window, n).changes;
+    let total = 0;
+    for (;;) {
+      const deleted = this.stmts.del.run(window, n, DELETE_STEP).changes;
+      total += deleted;
+      if (deleted < DELETE_STEP) return total;
+      await new Promise((r) => setImmediate(r));
+      if (!this.handle) throw new Error('sqlite store closed during a delete');
+    }
   }
 
   /** Deletes every reading of the window; returns how many. */
