@@ -121,9 +121,9 @@ test('the hour comes from the device time when intake used it, else from the rec
 
 test('device_groups merge keeps old devices, takes newer readings and is idempotent', () => {
   const old = [
-    { device_id: 'a', group_id: 'g', cpu: 1, timestamp: '2026-11-23T15:00:00.000Z', status: 'online' },
-    { device_id: 'b', group_id: 'g', cpu: 2, timestamp: '2026-11-23T15:00:00.000Z', status: 'online' },
-    { device_id: 'c', group_id: 'g', cpu: 9, timestamp: '2026-11-23T18:00:00.000Z', status: 'online' },
+    { device_id: 'a', group_id: 'g', cpu: 1, timestamp: '2026-11-23T15:00:00.000Z', status: 'online' as const },
+    { device_id: 'b', group_id: 'g', cpu: 2, timestamp: '2026-11-23T15:00:00.000Z', status: 'online' as const },
+    { device_id: 'c', group_id: 'g', cpu: 9, timestamp: '2026-11-23T18:00:00.000Z', status: 'online' as const },
   ];
   const incoming = [
     { device_id: 'b', group_id: 'g', cpu: 20, timestamp: '2026-11-23T17:10:00.000Z', status: 'online' as const },

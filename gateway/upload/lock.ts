@@ -1,4 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+
+/** Locks held by this process, so two uploaders in one process (tests, `upload --now` in-process) also exclude each other. */
+const heldHere = new Set<string>();
 
 /**
  * One uploader per buffer file. `buffer.exclusive` serializes deleters inside one process; this
@@ -9,6 +13,7 @@ import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:f
  */
 export class UploadLock {
   private held = false;
+  private readonly token = randomUUID();
 
   constructor(readonly path: string) {}
 
@@ -18,34 +23,37 @@ export class UploadLock {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const fd = openSync(this.path, 'wx', 0o600);
-        writeSync(fd, `${process.pid}\n`);
+        writeSync(fd, `${process.pid} ${this.token}\n`);
         closeSync(fd);
         this.held = true;
+        heldHere.add(this.token);
         return null;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const owner = this.owner();
-      if (owner !== null && owner !== process.pid && alive(owner)) return owner;
+      if (owner !== null && (owner.pid === process.pid ? heldHere.has(owner.token) : alive(owner.pid))) return owner.pid;
       try {
         unlinkSync(this.path); // stale (owner gone, or unreadable): take it over
       } catch { /* raced with another taker: try again */ }
     }
-    return this.owner() ?? -1;
+    return this.owner()?.pid ?? -1;
   }
 
   release(): void {
     if (!this.held) return;
     this.held = false;
+    heldHere.delete(this.token);
     try {
-      if (this.owner() === process.pid) unlinkSync(this.path);
+      if (this.owner()?.token === this.token) unlinkSync(this.path);
     } catch { /* already gone */ }
   }
 
-  private owner(): number | null {
+  private owner(): { pid: number; token: string } | null {
     try {
-      const pid = Number(readFileSync(this.path, 'utf8').trim());
-      return Number.isInteger(pid) && pid > 0 ? pid : null;
+      const [pid, token = ''] = readFileSync(this.path, 'utf8').trim().split(/\s+/);
+      const n = Number(pid);
+      return Number.isInteger(n) && n > 0 ? { pid: n, token } : null;
     } catch {
       return null;
     }
