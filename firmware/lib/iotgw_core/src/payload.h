@@ -1,0 +1,48 @@
+// Builds the JSON the gateway ingests: one flat reading (the original sketch's fields, now valid
+// JSON) and the batch forms for HTTP (`{"readings":[...]}`) and WebSocket
+// (`{"seq":m,"readings":[...]}`, acked by the gateway as `{"ack":m}`).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json_writer.h"
+#include "telemetry.h"
+
+namespace iotgw {
+
+// Writes the reading as one JSON object into an open writer (inside an array, or at top level).
+void write_reading(JsonWriter& w, const Identity& id, const Sample& s);
+
+// One reading as a complete document; returns its length, 0 if it does not fit.
+size_t build_reading(char* buf, size_t cap, const Identity& id, const Sample& s);
+
+// Where a batch gets its readings: a view of consecutive samples (the ring buffer's front).
+class SampleSource {
+ public:
+  virtual size_t count() const = 0;
+  virtual const Sample& sample_at(size_t i) const = 0;
+
+ protected:
+  ~SampleSource() = default;
+};
+
+struct BatchResult {
+  size_t length;   // bytes of JSON, 0 if not even one reading fit
+  size_t readings; // how many samples (from `first`) it holds
+};
+
+enum class BatchForm : uint8_t {
+  kHttp,       // {"readings":[...]}
+  kWebSocket,  // {"seq":m,"readings":[...]}
+};
+
+// Packs as many samples as fit (at most `max_readings`), starting at `first`, into a complete
+// document. A sample that would overflow is rolled back, never cut in half.
+BatchResult build_batch(char* buf, size_t cap, BatchForm form, uint32_t msg_seq, const Identity& id,
+                        const SampleSource& src, size_t first, size_t max_readings);
+
+// "3d 04:05:06": uptime as the original sketch showed it to people.
+size_t format_uptime(char* out, size_t cap, uint64_t uptime_ms);
+
+}  // namespace iotgw

@@ -1,0 +1,29 @@
+// Reads the gateway's WebSocket replies: {"ack": m} or {"nack": m, "error": {code, message, path}}.
+//
+// A tiny scanner rather than a JSON library: it needs three keys, must not allocate, and has to
+// shrug off anything else the gateway might add later (unknown keys and messages are ignored).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace iotgw {
+
+enum class WsReplyKind : uint8_t { kOther, kAck, kNack };
+
+struct WsReply {
+  WsReplyKind kind;
+  uint32_t seq;
+  char code[40];     // error.code of a nack, "" otherwise
+  bool has_path;     // error.path present: the gateway blames a field of a reading
+};
+
+// Returns false for text that is not a JSON object; kind is kOther for objects without ack/nack.
+bool parse_ws_reply(const char* msg, size_t len, WsReply* out);
+
+// A nack that names a field (error.path) or whose code says "invalid..." will fail again on
+// every retry: such readings are rejected and dropped. Anything else (rate limits, storage
+// unavailable, auth) is transient: keep the readings and back off.
+bool nack_is_permanent(const WsReply& r);
+
+}  // namespace iotgw
