@@ -21,7 +21,7 @@ import { CursorRegistry } from './mongo/cursors.ts';
 import { injectedToServerError, ServerError, toServerError } from './mongo/errors.ts';
 import { Faults, WRITE_COMMANDS } from './mongo/faults.ts';
 import { cloneDoc, Store, type IndexSpec } from './mongo/store.ts';
-import { encodeOpMsg, encodeOpReply, MessageFramer, OP_QUERY, parseMessage, type WireRequest } from './mongo/wire.ts';
+import { encodeOpMsg, encodeOpReply, MessageFramer, OP_QUERY, parseMessage, RawReply, type Reply, type WireRequest } from './mongo/wire.ts';
 
 export { Faults } from './mongo/faults.ts';
 export type { WriteStatement, WritePredicate, CommandPredicate } from './mongo/faults.ts';
@@ -157,7 +157,8 @@ export class MongoWireServer {
 
   /** Run a command in-process, as if a client sent it on `db` (faults other than command errors do not apply). */
   runCommand(db: string, body: Document): Document {
-    return this.execute(Object.keys(body)[0] ?? '', body, db, 0);
+    const reply = this.execute(Object.keys(body)[0] ?? '', body, db, 0);
+    return reply instanceof RawReply ? reply.toDocument() : reply;
   }
 
   private freshStats(): MongoWireServerStats {
@@ -220,7 +221,7 @@ export class MongoWireServer {
     const expires = delay > 0 && maxTimeMS > 0 && delay >= maxTimeMS;
     if (delay > 0) await sleep(expires ? maxTimeMS : delay);
     if (sock.destroyed) return;
-    let reply: Document;
+    let reply: Reply;
     if (expires) {
       reply = new ServerError(50, 'operation exceeded time limit').toReply();
     } else {
@@ -240,16 +241,18 @@ export class MongoWireServer {
     }
     if (req.moreToCome) return;
     const requestId = this.nextRequestId++;
-    let bytes: Buffer;
+    let parts: Buffer[];
     try {
-      bytes = req.opCode === OP_QUERY ? encodeOpReply(requestId, req.header.requestId, reply) : encodeOpMsg(requestId, req.header.requestId, reply);
+      parts = req.opCode === OP_QUERY ? encodeOpReply(requestId, req.header.requestId, reply) : encodeOpMsg(requestId, req.header.requestId, reply);
     } catch (err) {
-      bytes = encodeOpMsg(requestId, req.header.requestId, toServerError(err).toReply());
+      parts = encodeOpMsg(requestId, req.header.requestId, toServerError(err).toReply());
     }
-    sock.write(bytes);
+    sock.cork();
+    for (const p of parts) sock.write(p);
+    sock.uncork();
   }
 
-  private execute(name: string, body: Document, db: string, connectionId: number): Document {
+  private execute(name: string, body: Document, db: string, connectionId: number): Reply {
     try {
       const injected = this.faults.takeCommandError(name, body, db);
       if (injected) {

@@ -4,6 +4,7 @@
 import { ObjectId, type Document } from 'bson';
 import { Aggregator, find as mingoFind, ProcessingMode, Query } from 'mingo';
 import type { CursorRegistry } from './cursors.ts';
+import type { Reply } from './wire.ts';
 import { injectedToServerError, ServerError, toServerError } from './errors.ts';
 import type { Faults, WriteStatement } from './faults.ts';
 import { keyString, pathValues, type Collection, type Store } from './store.ts';
@@ -17,7 +18,7 @@ export interface CommandContext {
   db: string;
 }
 
-export type Handler = (body: Document, ctx: CommandContext) => Document;
+export type Handler = (body: Document, ctx: CommandContext) => Reply;
 
 function collName(body: Document, cmd: string): string {
   const name = body[cmd];

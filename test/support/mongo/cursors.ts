@@ -1,7 +1,9 @@
 // Server-side cursors: first batch, getMore, killCursors. A cursor holds the
 // result snapshot (stored documents are never mutated in place, see store.ts).
-import { calculateObjectSize, type Document } from 'bson';
+import type { Document } from 'bson';
 import { ServerError } from './errors.ts';
+import { rawOf } from './store.ts';
+import { cursorReply, type RawReply } from './wire.ts';
 
 /** mongod's default first batch is 101 documents. */
 const DEFAULT_FIRST_BATCH = 101;
@@ -30,21 +32,22 @@ export class CursorRegistry {
     return this.open.size;
   }
 
-  private takeBatch(c: OpenCursor, batchSize: number | undefined): Document[] {
+  private takeBatch(c: OpenCursor, batchSize: number | undefined): Buffer[] {
     const limit = batchSize && batchSize > 0 ? batchSize : Infinity;
-    const batch: Document[] = [];
+    const batch: Buffer[] = [];
     let bytes = 0;
     while (c.pos < c.docs.length && batch.length < limit) {
-      const size = calculateObjectSize(c.docs[c.pos], { ignoreUndefined: true });
-      if (batch.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
-      bytes += size;
-      batch.push(c.docs[c.pos++]);
+      const raw = rawOf(c.docs[c.pos]);
+      if (batch.length > 0 && bytes + raw.length > MAX_BATCH_BYTES) break;
+      bytes += raw.length;
+      batch.push(raw);
+      c.pos++;
     }
     return batch;
   }
 
   /** Reply for a command that starts a cursor (find, aggregate, listCollections, listIndexes). */
-  first(ns: string, docs: Document[], opts: { batchSize?: number; singleBatch?: boolean } = {}): Document {
+  first(ns: string, docs: Document[], opts: { batchSize?: number; singleBatch?: boolean } = {}): RawReply {
     const c: OpenCursor = { ns, docs, pos: 0 };
     const batchSize = opts.batchSize ?? DEFAULT_FIRST_BATCH;
     const firstBatch = batchSize === 0 ? [] : this.takeBatch(c, batchSize);
@@ -53,10 +56,10 @@ export class CursorRegistry {
       id = this.nextId++;
       this.open.set(id, c);
     }
-    return { cursor: { firstBatch, id: BigInt(id), ns }, ok: 1 };
+    return cursorReply('firstBatch', firstBatch, id, ns);
   }
 
-  getMore(body: Document, db: string): Document {
+  getMore(body: Document, db: string): RawReply {
     const id = cursorIdOf(body.getMore);
     const c = this.open.get(id);
     const ns = `${db}.${String(body.collection)}`;
@@ -70,7 +73,7 @@ export class CursorRegistry {
       this.open.delete(id);
       outId = 0;
     }
-    return { cursor: { nextBatch, id: BigInt(outId), ns }, ok: 1 };
+    return cursorReply('nextBatch', nextBatch, outId, ns);
   }
 
   kill(body: Document): Document {

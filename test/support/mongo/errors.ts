@@ -1,32 +1,32 @@
 // Server-side errors in the shape mongod sends them: {ok: 0, errmsg, code, codeName}.
-import type { Document } from "bson";
+import type { Document } from 'bson';
 
 /** Codes we produce, with the codeName mongod uses for each. */
 export const CODE_NAMES: Record<number, string> = {
-  1: "InternalError",
-  2: "BadValue",
-  9: "FailedToParse",
-  11: "UserNotFound",
-  13: "Unauthorized",
-  18: "AuthenticationFailed",
-  20: "IllegalOperation",
-  26: "NamespaceNotFound",
-  27: "IndexNotFound",
-  43: "CursorNotFound",
-  48: "NamespaceExists",
-  50: "MaxTimeMSExpired",
-  59: "CommandNotFound",
-  66: "ImmutableField",
-  67: "CannotCreateIndex",
-  72: "InvalidOptions",
-  73: "InvalidNamespace",
-  85: "IndexOptionsConflict",
-  86: "IndexKeySpecsConflict",
-  91: "ShutdownInProgress",
-  121: "DocumentValidationFailure",
-  189: "PrimarySteppedDown",
-  11000: "DuplicateKey",
-  11600: "InterruptedAtShutdown",
+  1: 'InternalError',
+  2: 'BadValue',
+  9: 'FailedToParse',
+  11: 'UserNotFound',
+  13: 'Unauthorized',
+  18: 'AuthenticationFailed',
+  20: 'IllegalOperation',
+  26: 'NamespaceNotFound',
+  27: 'IndexNotFound',
+  43: 'CursorNotFound',
+  48: 'NamespaceExists',
+  50: 'MaxTimeMSExpired',
+  59: 'CommandNotFound',
+  66: 'ImmutableField',
+  67: 'CannotCreateIndex',
+  72: 'InvalidOptions',
+  73: 'InvalidNamespace',
+  85: 'IndexOptionsConflict',
+  86: 'IndexKeySpecsConflict',
+  91: 'ShutdownInProgress',
+  121: 'DocumentValidationFailure',
+  189: 'PrimarySteppedDown',
+  11000: 'DuplicateKey',
+  11600: 'InterruptedAtShutdown',
 };
 
 /** An error a command handler throws to answer `{ok: 0, ...}` (or a write error). */
@@ -39,7 +39,7 @@ export class ServerError extends Error {
   constructor(code: number, errmsg: string, extra: Document = {}, codeName?: string) {
     super(errmsg);
     this.code = code;
-    this.codeName = codeName ?? CODE_NAMES[code] ?? "UnknownError";
+    this.codeName = codeName ?? CODE_NAMES[code] ?? 'UnknownError';
     this.extra = extra;
   }
 
@@ -61,7 +61,7 @@ export interface InjectedError {
   codeName?: string;
   /** For write errors, e.g. the validation details of code 121. */
   errInfo?: Document;
-  /** Top-level errors only: labels such as "RetryableWriteError". */
+  /** Top-level errors only: labels such as 'RetryableWriteError'. */
   errorLabels?: string[];
 }
 
@@ -69,7 +69,7 @@ export function injectedToServerError(e: InjectedError): ServerError {
   const extra: Document = {};
   if (e.errInfo) extra.errInfo = e.errInfo;
   if (e.errorLabels) extra.errorLabels = e.errorLabels;
-  const errmsg = e.errmsg ?? `injected fault: ${CODE_NAMES[e.code] ?? "error"} (${e.code})`;
+  const errmsg = e.errmsg ?? `injected fault: ${CODE_NAMES[e.code] ?? 'error'} (${e.code})`;
   return new ServerError(e.code, errmsg, extra, e.codeName);
 }
 

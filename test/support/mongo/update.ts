@@ -3,8 +3,9 @@
 // upsert starts from.
 import { ObjectId, type Document } from 'bson';
 import { updateOne } from 'mingo';
+import { cloneDeep, isEqual } from 'mingo/util';
 import { ServerError } from './errors.ts';
-import { bsonEqual, cloneDoc, isOperatorObject, keyString } from './store.ts';
+import { isOperatorObject, keyString } from './store.ts';
 
 export type UpdateSpec = Document | Document[];
 
@@ -44,9 +45,13 @@ export function applyUpdate(
     for (const k of Object.keys(repl)) {
       if (k.startsWith('$')) throw new ServerError(2, `The dollar ($) prefixed field '${k}' in '${k}' is not allowed in a replacement document`);
     }
-    next = idFirst({ _id: prev._id, ...cloneDoc(repl) });
+    // The replacement was deserialized for this request only: no copy needed.
+    next = idFirst({ _id: prev._id, ...repl });
+    if (next._id === undefined) delete next._id;
   } else {
-    const work = cloneDoc(prev);
+    // mingo's cloneDeep copies plain objects, arrays and Dates; BSON value
+    // objects (ObjectId, Binary, Long...) are shared, which is safe as nothing mutates them.
+    const work = cloneDeep(prev) as Document;
     const docs = [work];
     let modifier: UpdateSpec = u;
     if (!isPipelineUpdate(u)) {
@@ -75,11 +80,11 @@ export function applyUpdate(
       }
       if (Object.keys(mod).length === 0) {
         const doc = idFirst(docs[0]);
-        return { doc, modified: !bsonEqual(prev, doc) };
+        return { doc, modified: !isEqual(prev, doc) };
       }
       modifier = mod;
     }
-    updateOne(docs, opts.upsertInsert ? {} : (opts.filter ?? {}), modifier as Document, {
+    const res = updateOne(docs, opts.upsertInsert ? {} : (opts.filter ?? {}), modifier as Document, {
       arrayFilters: opts.arrayFilters,
       cloneMode: 'deep',
     });
@@ -87,8 +92,10 @@ export function applyUpdate(
     if (prev._id !== undefined && keyString(next._id) !== keyString(prev._id)) {
       throw new ServerError(66, `Performing an update on the path '_id' would modify the immutable field '_id'`);
     }
+    // mingo skips no-op assignments, so its count says whether anything changed.
+    return { doc: next, modified: res.modifiedCount > 0 || docs[0] !== work };
   }
-  return { doc: next, modified: !bsonEqual(prev, next) };
+  return { doc: next, modified: !isEqual(prev, next) };
 }
 
 /** Equality fields of a filter ({a: 1}, {a: {$eq: 1}}, inside $and), which seed an upsert's new document. */

@@ -3,7 +3,7 @@
 // OP_MSG for everything else) and encodes the matching replies.
 //
 // Reference: https://www.mongodb.com/docs/manual/reference/mongodb-wire-protocol/
-import { deserialize, serialize, type Document } from "bson";
+import { deserialize, serialize, type Document } from 'bson';
 
 export const OP_REPLY = 1;
 export const OP_QUERY = 2004;
@@ -96,14 +96,14 @@ export function readHeader(buf: Buffer): WireHeader {
 
 function readCString(buf: Buffer, at: number): [string, number] {
   const end = buf.indexOf(0, at);
-  if (end < 0) throw new WireProtocolError("unterminated cstring");
-  return [buf.toString("utf8", at, end), end + 1];
+  if (end < 0) throw new WireProtocolError('unterminated cstring');
+  return [buf.toString('utf8', at, end), end + 1];
 }
 
 function readDocument(buf: Buffer, at: number, limit: number): [Document, number] {
-  if (at + 4 > limit) throw new WireProtocolError("truncated document");
+  if (at + 4 > limit) throw new WireProtocolError('truncated document');
   const size = buf.readInt32LE(at);
-  if (size < 5 || at + size > limit) throw new WireProtocolError("bad document size");
+  if (size < 5 || at + size > limit) throw new WireProtocolError('bad document size');
   return [deserialize(buf.subarray(at, at + size), DESERIALIZE), at + size];
 }
 
@@ -129,7 +129,7 @@ function parseOpMsg(buf: Buffer, header: WireHeader): WireRequest {
     } else if (kind === 1) {
       const size = buf.readInt32LE(at);
       const seqEnd = at + size;
-      if (seqEnd > end) throw new WireProtocolError("bad document sequence size");
+      if (seqEnd > end) throw new WireProtocolError('bad document sequence size');
       let [identifier, p] = readCString(buf, at + 4);
       const docs: Document[] = [];
       while (p < seqEnd) {
@@ -143,9 +143,9 @@ function parseOpMsg(buf: Buffer, header: WireHeader): WireRequest {
       throw new WireProtocolError(`unknown OP_MSG section kind ${kind}`);
     }
   }
-  if (!body) throw new WireProtocolError("OP_MSG without a body section");
+  if (!body) throw new WireProtocolError('OP_MSG without a body section');
   for (const [identifier, docs] of sequences) body[identifier] = docs;
-  const db = typeof body.$db === "string" ? body.$db : "admin";
+  const db = typeof body.$db === 'string' ? body.$db : 'admin';
   return { header, opCode: OP_MSG, db, body, moreToCome: (flagBits & MSG_MORE_TO_COME) !== 0 };
 }
 
@@ -154,10 +154,10 @@ function parseOpQuery(buf: Buffer, header: WireHeader): WireRequest {
   const [ns, at] = readCString(buf, 20);
   let [query] = readDocument(buf, at + 8, buf.length);
   // Legacy read-preference wrapping: {$query: {...}, $readPreference: ...}
-  if (query.$query && typeof query.$query === "object") query = query.$query as Document;
-  const dot = ns.indexOf(".");
+  if (query.$query && typeof query.$query === 'object') query = query.$query as Document;
+  const dot = ns.indexOf('.');
   const db = dot < 0 ? ns : ns.slice(0, dot);
-  if (!ns.endsWith(".$cmd")) throw new WireProtocolError(`OP_QUERY on a collection (${ns}) is not supported`);
+  if (!ns.endsWith('.$cmd')) throw new WireProtocolError(`OP_QUERY on a collection (${ns}) is not supported`);
   return { header, opCode: OP_QUERY, db, body: query, moreToCome: false };
 }
 
@@ -170,27 +170,78 @@ function header(length: number, requestId: number, responseTo: number, opCode: n
   return h;
 }
 
-function serializeReply(doc: Document): Buffer {
-  const bytes = serialize(doc, { ignoreUndefined: true });
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** A reply body that is already BSON, in parts (cursor replies spliced from cached document bytes). */
+export class RawReply {
+  readonly length: number;
+  constructor(readonly parts: Buffer[]) {
+    this.length = parts.reduce((n, p) => n + p.length, 0);
+  }
+  toDocument(): Document {
+    return deserialize(Buffer.concat(this.parts, this.length), DESERIALIZE);
+  }
 }
 
-/** OP_MSG reply: flagBits 0 and a single kind-0 section. */
-export function encodeOpMsg(requestId: number, responseTo: number, doc: Document): Buffer {
-  const body = serializeReply(doc);
+export type Reply = Document | RawReply;
+
+function replyParts(reply: Reply): { parts: Buffer[]; length: number } {
+  if (reply instanceof RawReply) return reply;
+  const bytes = serialize(reply, { ignoreUndefined: true });
+  return { parts: [Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)], length: bytes.byteLength };
+}
+
+/**
+ * OP_MSG reply (flagBits 0, one kind-0 section), as buffers to write in order:
+ * large document bytes are not copied into one message buffer.
+ */
+export function encodeOpMsg(requestId: number, responseTo: number, reply: Reply): Buffer[] {
+  const body = replyParts(reply);
   const length = 16 + 4 + 1 + body.length;
   const prefix = Buffer.alloc(5); // flagBits (0) + section kind 0
-  return Buffer.concat([header(length, requestId, responseTo, OP_MSG), prefix, body], length);
+  return [header(length, requestId, responseTo, OP_MSG), prefix, ...body.parts];
 }
 
 /** OP_REPLY to a legacy OP_QUERY: one document, cursor id 0. */
-export function encodeOpReply(requestId: number, responseTo: number, doc: Document): Buffer {
-  const body = serializeReply(doc);
+export function encodeOpReply(requestId: number, responseTo: number, reply: Reply): Buffer[] {
+  const body = replyParts(reply);
   const fixed = Buffer.alloc(20);
   fixed.writeInt32LE(8, 0); // responseFlags: AwaitCapable
   fixed.writeBigInt64LE(0n, 4); // cursorID
   fixed.writeInt32LE(0, 12); // startingFrom
   fixed.writeInt32LE(1, 16); // numberReturned
   const length = 16 + 20 + body.length;
-  return Buffer.concat([header(length, requestId, responseTo, OP_REPLY), fixed, body], length);
+  return [header(length, requestId, responseTo, OP_REPLY), fixed, ...body.parts];
+}
+
+const int32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(n);
+  return b;
+};
+
+/**
+ * `{cursor: {<batchName>: [docs], id: <int64>, ns}, ok: 1}` built around the
+ * documents' BSON bytes, without serializing them again.
+ */
+export function cursorReply(batchName: 'firstBatch' | 'nextBatch', docs: Buffer[], id: number, ns: string): RawReply {
+  const items: Buffer[] = [];
+  let arrayLen = 4 + 1;
+  docs.forEach((raw, i) => {
+    const key = Buffer.from(`\x03${i}\0`, 'latin1');
+    items.push(key, raw);
+    arrayLen += key.length + raw.length;
+  });
+  const batchKey = Buffer.from(`\x04${batchName}\0`, 'latin1');
+  const idEl = Buffer.alloc(12);
+  idEl.write('\x12id\0', 0, 'latin1');
+  idEl.writeBigInt64LE(BigInt(id), 4);
+  const nsBytes = Buffer.from(ns, 'utf8');
+  const nsEl = Buffer.concat([Buffer.from('\x02ns\0', 'latin1'), int32(nsBytes.length + 1), nsBytes, Buffer.from([0])]);
+  const cursorLen = 4 + batchKey.length + arrayLen + idEl.length + nsEl.length + 1;
+  const cursorKey = Buffer.from('\x03cursor\0', 'latin1');
+  const okEl = Buffer.alloc(12);
+  okEl.write('\x01ok\0', 0, 'latin1');
+  okEl.writeDoubleLE(1, 4);
+  const topLen = 4 + cursorKey.length + cursorLen + okEl.length + 1;
+  const end = Buffer.from([0]);
+  return new RawReply([int32(topLen), cursorKey, int32(cursorLen), batchKey, int32(arrayLen), ...items, end, idEl, nsEl, end, okEl, end]);
 }
