@@ -22,6 +22,8 @@ export function createServer(config: Config, log: Logger, metrics: Metrics): Fas
   });
   app.server.headersTimeout = config.http.headers_timeout_ms;
 
+  // Readings are JSON only; anything else is a 415 rather than a string the validator would guess at.
+  app.removeAllContentTypeParsers();
   // JSON.parse keeps `__proto__` as a plain own key (the validator refuses it), so the
   // slower prototype-poisoning scan of fastify's default parser buys nothing here.
   app.addContentTypeParser(['application/json', 'text/json'], { parseAs: 'string' }, (_req, body, done) => {

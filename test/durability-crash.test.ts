@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { GatewayProcess } from './support/gateway-process.ts';
+
+// Senders here go flat out; the per-device rate limit has its own test and would only add 429s.
+const NO_RATE_LIMIT = { ingest: { rate_limit: { per_device_per_second: 0 } } };
 import { TestRedis } from './support/redis.ts';
 import { tempDir } from './support/ports.ts';
 import { storedReadingIds, countById } from './support/buffer-inspect.ts';
@@ -38,14 +41,14 @@ for (const mode of ['sqlite', 'redis'] as const) {
     const dir = tempDir();
     const redis = mode === 'redis' ? await new TestRedis({ appendonly: true }).start() : null;
     try {
-      const gw = await new GatewayProcess({ dataDir: dir.path, redisUrl: redis?.url }).start();
+      const gw = await new GatewayProcess({ dataDir: dir.path, config: NO_RATE_LIMIT, redisUrl: redis?.url }).start();
       const acked = await burstThenKill(gw, `${mode}-boot`);
       if (redis) {
         // Redis dies too, as in a power cut of the process tree; its AOF is the durable copy.
         await redis.kill();
         await redis.start();
       }
-      const gw2 = await new GatewayProcess({ dataDir: dir.path, redisUrl: redis?.url, port: gw.port }).start();
+      const gw2 = await new GatewayProcess({ dataDir: dir.path, config: NO_RATE_LIMIT, redisUrl: redis?.url, port: gw.port }).start();
       const stored = countById(await storedReadingIds({ sqlitePath: join(dir.path, 'buffer.db'), redisUrl: redis?.url }));
       const missing = [...acked].filter((id) => !stored.has(id));
       const twice = [...stored].filter(([, n]) => n > 1);

@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { GatewayProcess } from './support/gateway-process.ts';
+
+// Senders here go flat out; the per-device rate limit has its own test and would only add 429s.
+const NO_RATE_LIMIT = { ingest: { rate_limit: { per_device_per_second: 0 } } };
 import { TestRedis } from './support/redis.ts';
 import { tempDir, waitFor } from './support/ports.ts';
 import { storedReadingIds, countById } from './support/buffer-inspect.ts';
@@ -14,7 +17,7 @@ import { storedReadingIds, countById } from './support/buffer-inspect.ts';
 test('Redis stopped and restarted under steady load: no request fails, every reading once', async () => {
   const dir = tempDir();
   const redis = await new TestRedis({ appendonly: true }).start();
-  const gw = await new GatewayProcess({ dataDir: dir.path, redisUrl: redis.url, env: { IOTGW_LOG_LEVEL: 'info' } }).start();
+  const gw = await new GatewayProcess({ dataDir: dir.path, config: NO_RATE_LIMIT, redisUrl: redis.url, env: { IOTGW_LOG_LEVEL: 'info' } }).start();
   try {
     const acked = new Set<string>();
     const failures: string[] = [];

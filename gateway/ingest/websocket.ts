@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { Gauge } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -38,6 +39,17 @@ export class WebSocketIntake {
     private readonly metrics: Metrics,
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.http.body_limit_bytes, perMessageDeflate: false });
+    const clients = this.clients;
+    new Gauge({
+      name: 'iotgw_ws_send_queue_bytes',
+      help: 'Largest amount of unsent acks queued for one WebSocket client; bounded by ingest.ws.max_buffered_bytes plus the acks of messages already read when the client was paused',
+      registers: [metrics.registry],
+      collect() {
+        let max = 0;
+        for (const c of clients) max = Math.max(max, c.ws.bufferedAmount);
+        this.set(max);
+      },
+    });
   }
 
   async start(): Promise<void> {

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { stringify as toYaml } from 'yaml';
 import { freePort, waitFor } from './ports.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -12,6 +14,8 @@ export interface GatewayProcessOptions {
   port?: number;
   env?: Record<string, string>;
   args?: string[];
+  /** Written as a real YAML config file (next to the data dir) and passed with IOTGW_CONFIG. */
+  config?: Record<string, unknown>;
 }
 
 /**
@@ -45,7 +49,7 @@ export class GatewayProcess {
       IOTGW_REDIS_URL: this.opts.redisUrl ?? 'none',
       IOTGW_MONGODB_URI: this.opts.mongoUri ?? '',
       IOTGW_DISCOVERY: 'off',
-      IOTGW_CONFIG: '',
+      IOTGW_CONFIG: this.opts.config ? this.writeConfig(this.opts.config) : '',
       ...this.opts.env,
     };
     delete env.MONGODB_URI;
@@ -72,6 +76,12 @@ export class GatewayProcess {
       return this.logs.some((l) => l.msg === 'listening');
     }, 30000, 'gateway to listen');
     return this;
+  }
+
+  private writeConfig(config: Record<string, unknown>): string {
+    const file = `${this.opts.dataDir.replace(/\/$/, '')}.config.yaml`;
+    writeFileSync(file, toYaml(config));
+    return file;
   }
 
   waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs = 15000): Promise<Record<string, unknown>> {
