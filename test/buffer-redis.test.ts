@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../gateway/buffer/redis-store.ts';
 import { SqliteStore } from '../gateway/buffer/sqlite-store.ts';
+import { comparePos } from '../gateway/buffer/records.ts';
 import { createMetrics } from '../gateway/metrics.ts';
 import type { Reading, StoredReading } from '../gateway/reading.ts';
 import { TestRedis } from './support/redis.ts';
@@ -62,6 +63,13 @@ describe('RedisStore', () => {
     const windows = await store.listWindows();
     assert.deepEqual(windows.map((w) => [w.window, w.count]), [[T0, 2], [T0 + H, 1]]);
     assert.ok(windows[0].bytes > JSON.stringify(a.doc).length * 2);
+  });
+
+  test('positions compare as ms-seq; appendonly is reported', async () => {
+    assert.equal(comparePos('redis', '1700000000000-10', '1700000000000-9'), 1);
+    assert.equal(comparePos('redis', '999-0', '1000-0'), -1);
+    assert.equal(comparePos('sqlite', '10', '9'), 1);
+    assert.equal(await store.appendonly(), true);
   });
 
   test('key layout under the prefix', async () => {

@@ -111,13 +111,16 @@ export class Buffer {
         await this.redis.ping();
         this.current = 'redis';
         log.info({ redis: maskUrl(config.redis.url) }, 'buffering in Redis, SQLite as fallback');
+        await this.checkPersistence();
       } catch (err) {
-        log.warn({ redis: maskUrl(config.redis.url), err: (err as Error).message, sqlite: this.sqlite.path }, 'Redis is not reachable: buffering in SQLite until it answers');
+        if (config.redis.sqlite_fallback) log.warn({ redis: maskUrl(config.redis.url), err: (err as Error).message, sqlite: this.sqlite.path }, 'Redis is not reachable: buffering in SQLite until it answers');
+        else log.error({ redis: maskUrl(config.redis.url), err: (err as Error).message }, 'Redis is not reachable and redis.sqlite_fallback is off: intake answers 503 until it answers');
       }
       this.probeTimer = setInterval(() => void this.probe(), config.redis.health_interval_ms);
       this.probeTimer.unref();
     }
     this.setModeGauge();
+    await this.refreshGauges().catch(() => undefined);
     this.maintenanceTimer = setInterval(() => void this.maintainInBackground(), config.buffer.maintenance_interval_ms);
     this.maintenanceTimer.unref();
   }
@@ -138,6 +141,16 @@ export class Buffer {
    * SQLite. Rejects only when no store could take them (SQLite itself failed).
    */
   async append(readings: Reading[]): Promise<AppendResult> {
+    if (this.redis && !this.deps.config.redis.sqlite_fallback) {
+      // No fallback configured: Redis or nothing, and the caller answers 503 on failure.
+      try {
+        const stored = await this.redis.append(readings);
+        return { stored, duplicates: readings.length - stored, store: 'redis' };
+      } catch (err) {
+        this.markRedisDown(err);
+        throw err;
+      }
+    }
     if (this.current === 'redis' && this.redis) {
       try {
         const stored = await this.redis.append(readings);
@@ -152,7 +165,8 @@ export class Buffer {
 
   /** Resolves when a store can take writes (for /readyz): SQLite is always the fallback. */
   async ping(): Promise<void> {
-    await this.sqlite.ping();
+    if (this.redis && !this.deps.config.redis.sqlite_fallback) await this.redis.ping();
+    else await this.sqlite.ping();
   }
 
   private markRedisDown(err: unknown): void {
@@ -161,7 +175,8 @@ export class Buffer {
     this.current = 'sqlite';
     this.deps.metrics.storeFailovers.inc({ to: 'sqlite' });
     this.setModeGauge();
-    this.deps.log.warn({ err: (err as Error)?.message }, 'Redis write failed or timed out: intake switched to SQLite');
+    if (this.deps.config.redis.sqlite_fallback) this.deps.log.warn({ err: (err as Error)?.message }, 'Redis write failed or timed out: intake switched to SQLite');
+    else this.deps.log.error({ err: (err as Error)?.message }, 'Redis write failed or timed out and redis.sqlite_fallback is off: intake answers 503');
   }
 
   private async probe(): Promise<void> {
@@ -175,11 +190,23 @@ export class Buffer {
         this.deps.metrics.storeFailovers.inc({ to: 'redis' });
         this.setModeGauge();
         this.deps.log.info('Redis is healthy again: intake switched back to Redis');
+        await this.checkPersistence();
       }
     } catch (err) {
       this.markRedisDown(err);
     } finally {
       this.probing = false;
+    }
+  }
+
+  private persistenceChecked = false;
+
+  /** Warns once when Redis does not persist what it acknowledges (appendonly off). */
+  private async checkPersistence(): Promise<void> {
+    if (this.persistenceChecked || !this.redis) return;
+    this.persistenceChecked = true;
+    if ((await this.redis.appendonly()) === false) {
+      this.deps.log.warn('Redis runs with appendonly off: readings acknowledged from Redis are lost if Redis restarts (deploy/ enables appendonly)');
     }
   }
 

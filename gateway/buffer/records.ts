@@ -74,3 +74,14 @@ export function mergeLatest(lists: LatestEntry[][]): ReadingDoc[] {
   }
   return [...best.values()].sort((a, b) => a.device_id.localeCompare(b.device_id)).map((e) => e.doc);
 }
+
+/**
+ * Orders two positions of one store: SQLite positions are integers, Redis positions stream ids
+ * ("ms-seq", compared numerically part by part). Positions of different windows are comparable too.
+ */
+export function comparePos(store: 'redis' | 'sqlite', a: string, b: string): number {
+  if (store === 'sqlite') return Math.sign(Number(a) - Number(b));
+  const [am, as] = a.split('-').map(BigInt);
+  const [bm, bs] = b.split('-').map(BigInt);
+  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
+}

@@ -80,10 +80,3 @@ export function nextStreamId(pos: string): string {
   const seq = BigInt(m[2]);
   return seq >= 18446744073709551615n ? `${BigInt(m[1]) + 1n}-0` : `${m[1]}-${seq + 1n}`;
 }
-
-/** Orders two stream ids ("ms-seq"). */
-export function compareStreamIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(BigInt);
-  const [bm, bs] = b.split('-').map(BigInt);
-  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
-}

@@ -97,10 +97,21 @@ export class RedisStore implements ReadingStore {
     // Errors surface through the rejected commands; the failover layer logs transitions once.
     client.on('error', (err) => this.opts.log?.debug({ err: err.message }, 'redis connection error'));
     this.client = client;
-    await withTimeout(client.connect(), this.opTimeoutMs, 'redis connect').catch((err) => {
-      if (client.status === 'end') { this.client = null; throw err; }
-      throw err; // the client goes on reconnecting; ping() tells when it is back
-    });
+    // On failure the client goes on reconnecting in the background; ping() tells when it is back.
+    await withTimeout(client.connect(), Math.min(this.opTimeoutMs, 2000), 'redis connect');
+  }
+
+  /**
+   * Whether Redis persists what it acknowledged (rule 1 counts on appendonly, as deploy/
+   * configures it). Null when it cannot tell (CONFIG renamed or disabled).
+   */
+  async appendonly(): Promise<boolean | null> {
+    try {
+      const res = (await this.op(this.redis.config('GET', 'appendonly'), 'redis config')) as string[];
+      return res[1] === undefined ? null : res[1] === 'yes';
+    } catch {
+      return null;
+    }
   }
 
   async close(): Promise<void> {
