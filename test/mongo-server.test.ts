@@ -258,6 +258,32 @@ describe('documents', () => {
       assert.equal(await coll.countDocuments(), 4);
     });
   });
+
+  test('a query-style collection validator rejects documents with 121; $natural sort; projection keeps _id first', async () => {
+    await withServer(async (s, c) => {
+      await c.db(DB).createCollection('validated', { validator: { temp: { $type: 'number' } } });
+      const coll = col(c, 'validated');
+      await coll.insertOne({ _id: 1, temp: 20 });
+      await coll.insertOne({ _id: 2, temp: 21 });
+      await assert.rejects(coll.insertOne({ _id: 3, temp: 'hot' }), (err: MongoServerError) => err.code === 121);
+      await assert.rejects(coll.updateOne({ _id: 1 }, { $set: { temp: 'hot' } }), (err: MongoServerError) => err.code === 121);
+      assert.deepEqual(s.collection(DB, 'validated'), [{ _id: 1, temp: 20 }, { _id: 2, temp: 21 }]);
+      assert.deepEqual((await coll.find().sort({ $natural: -1 }).toArray()).map((d) => d._id), [2, 1]);
+      const projected = await coll.findOne({ _id: 2 }, { projection: { temp: 1 } });
+      assert.deepEqual(Object.keys(projected ?? {}), ['_id', 'temp']);
+    });
+  });
+
+  test('runCommand runs a command in-process and returns the reply document', async () => {
+    const s = new MongoWireServer();
+    s.runCommand(DB, { insert: 'inproc', documents: [{ _id: 1 }, { _id: 2 }] });
+    const reply = s.runCommand(DB, { find: 'inproc', filter: { _id: { $gt: 1 } } });
+    assert.equal(reply.ok, 1);
+    assert.equal(reply.cursor.ns, `${DB}.inproc`);
+    assert.equal(reply.cursor.id, 0);
+    assert.deepEqual(reply.cursor.firstBatch, [{ _id: 2 }]);
+    assert.equal(s.runCommand(DB, { nope: 1 }).code, 59);
+  });
 });
 
 describe('indexes', () => {

@@ -39,13 +39,22 @@ const nonEmpty = (d: unknown): d is Document => !!d && typeof d === 'object' && 
 
 /** filter + sort + skip + limit + projection, all through mingo. */
 function query(coll: Collection | undefined, o: { filter?: Document; sort?: Document; skip?: number; limit?: number; projection?: Document }): Document[] {
-  const matched = select(coll, o.filter);
-  if (!nonEmpty(o.sort) && !o.skip && !o.limit && !nonEmpty(o.projection)) return matched;
-  let c = mingoFind(matched, {}, nonEmpty(o.projection) ? o.projection : undefined);
-  if (nonEmpty(o.sort)) c = c.sort(o.sort);
+  let matched = select(coll, o.filter);
+  let sort = o.sort;
+  if (nonEmpty(sort) && '$natural' in sort) {
+    // Natural order is insertion order here.
+    const { $natural, ...rest } = sort;
+    if ($natural === -1) matched = matched.slice().reverse();
+    sort = rest;
+  }
+  const projection = nonEmpty(o.projection) ? o.projection : undefined;
+  if (!nonEmpty(sort) && !o.skip && !o.limit && !projection) return matched;
+  let c = mingoFind(matched, {}, projection);
+  if (nonEmpty(sort)) c = c.sort(sort);
   if (o.skip) c = c.skip(o.skip);
   if (o.limit) c = c.limit(o.limit);
-  return c.all() as Document[];
+  const out = c.all() as Document[];
+  return projection ? out.map(idFirst) : out;
 }
 
 // ---------------------------------------------------------------- writes
@@ -155,7 +164,7 @@ const findAndModify: Handler = (body, ctx) => {
   if (injected) throw injectedToServerError(injected);
   const q: Document = body.query ?? {};
   const project = (d: Document | null): Document | null =>
-    d && nonEmpty(body.fields) ? (mingoFind([d], {}, body.fields).all()[0] as Document) : d;
+    d && nonEmpty(body.fields) ? idFirst(mingoFind([d], {}, body.fields).all()[0] as Document) : d;
   const [target] = matchForUpdate(coll, q, body.sort, false);
   if (body.remove) {
     if (target) coll.remove(target);

@@ -137,11 +137,23 @@ export class Collection {
     { spec: { v: 2, key: { _id: 1 }, name: '_id_' }, fields: ['_id'] },
   ];
 
+  /** A query-style `validator` given to `create` (a $jsonSchema validator is recorded but not enforced). */
+  private readonly validator: Query | null;
+
   constructor(
     readonly db: string,
     readonly name: string,
     readonly options: Document = {},
-  ) {}
+  ) {
+    const v = options.validator;
+    this.validator = v && typeof v === 'object' && Object.keys(v).length && !('$jsonSchema' in v) ? new Query(v) : null;
+  }
+
+  private validate(doc: Document): void {
+    if (this.validator && !this.validator.test(doc)) {
+      throw new ServerError(121, 'Document failed validation', { errInfo: { failingDocumentId: doc._id, details: {} } });
+    }
+  }
 
   get ns(): string {
     return `${this.db}.${this.name}`;
@@ -171,6 +183,7 @@ export class Collection {
   insert(doc: Document): void {
     if (doc._id === undefined) throw new ServerError(2, 'document has no _id');
     if (Array.isArray(doc._id)) throw new ServerError(2, "can't use an array for _id");
+    this.validate(doc);
     const idKey = keyString(doc._id);
     if (this.docs.has(idKey)) throw this.duplicate(this.indexStates[0], [doc._id]);
     const added = this.addKeys(doc, idKey);
@@ -184,6 +197,7 @@ export class Collection {
     if (keyString(next._id) !== idKey) {
       throw new ServerError(66, "Performing an update on the path '_id' would modify the immutable field '_id'");
     }
+    this.validate(next);
     this.removeKeys(prev);
     const err = this.addKeys(next, idKey);
     if (err) {
