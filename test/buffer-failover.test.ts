@@ -5,6 +5,7 @@ import { Buffer as ReadingBuffer, type AppendResult } from '../gateway/buffer/bu
 import type { ReadingStore } from '../gateway/buffer/store.ts';
 import { createMetrics, type Metrics } from '../gateway/metrics.ts';
 import { loadConfig } from '../gateway/config.ts';
+import { schema } from '../gateway/config-schema.ts';
 import type { Reading } from '../gateway/reading.ts';
 import { TestRedis } from './support/redis.ts';
 import { sleep, tempDir, waitFor } from './support/ports.ts';
@@ -21,14 +22,14 @@ interface Rig { buffer: ReadingBuffer; redis: TestRedis; metrics: Metrics; logs:
 const rigs: Rig[] = [];
 afterEach(async () => { while (rigs.length) await rigs.pop()!.cleanup(); });
 
-async function rig(opts: { startRedis?: boolean } = {}): Promise<Rig> {
+async function rig(opts: { startRedis?: boolean; overrides?: Record<string, unknown> } = {}): Promise<Rig> {
   const redis = new TestRedis({ appendonly: true });
   if (opts.startRedis !== false) await redis.start();
   else { const { freePort } = await import('./support/ports.ts'); redis.port = await freePort(); }
   const tmp = tempDir('iotgw-failover-');
   const logs: { level: number; msg: string }[] = [];
   const log = pino({ level: 'info' }, { write: (s: string) => { logs.push(JSON.parse(s)); } });
-  const config = loadConfig({ env: {}, overrides: { data_dir: tmp.path, 'redis.url': redis.url, 'redis.write_timeout_ms': 200, 'redis.health_interval_ms': 50 } });
+  const config = loadConfig({ env: {}, overrides: { data_dir: tmp.path, 'redis.url': redis.url, 'redis.write_timeout_ms': 200, 'redis.health_interval_ms': 50, ...opts.overrides } });
   const metrics = createMetrics({ defaultMetrics: false });
   const buffer = new ReadingBuffer({ config, log, metrics });
   await buffer.open();
@@ -135,5 +136,20 @@ describe('Buffer failover', () => {
     assert.equal(latest.length, 1);
     assert.equal(latest[0].timestamp, new Date(T0 + 1).toISOString());
     assert.equal((await buffer.deviceReadings('s', { limit: 10 })).length, 2);
+  });
+
+  test('with redis.sqlite_fallback off, a Redis outage rejects appends instead of writing SQLite', async (t) => {
+    if (!('sqlite_fallback' in schema.redis)) return t.skip('config has no redis.sqlite_fallback yet');
+    const { buffer, redis } = await rig({ overrides: { 'redis.sqlite_fallback': false } });
+    assert.equal((await buffer.append([reading('nf', T0)])).store, 'redis');
+    await redis.kill();
+    await assert.rejects(buffer.append([reading('nf', T0 + 1)]));
+    await assert.rejects(buffer.append([reading('nf', T0 + 2)]));
+    await assert.rejects(buffer.ping());
+    assert.deepEqual((await buffer.listWindows()).map((w) => w.store), []);
+    await redis.start();
+    await waitFor(() => buffer.mode === 'redis', 15000, 'intake back on Redis');
+    assert.equal((await buffer.append([reading('nf', T0 + 3)])).store, 'redis');
+    await buffer.ping();
   });
 });

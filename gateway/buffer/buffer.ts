@@ -113,7 +113,7 @@ export class Buffer {
         log.info({ redis: maskUrl(config.redis.url) }, 'buffering in Redis, SQLite as fallback');
         await this.checkPersistence();
       } catch (err) {
-        if (config.redis.sqlite_fallback) log.warn({ redis: maskUrl(config.redis.url), err: (err as Error).message, sqlite: this.sqlite.path }, 'Redis is not reachable: buffering in SQLite until it answers');
+        if (this.fallback) log.warn({ redis: maskUrl(config.redis.url), err: (err as Error).message, sqlite: this.sqlite.path }, 'Redis is not reachable: buffering in SQLite until it answers');
         else log.error({ redis: maskUrl(config.redis.url), err: (err as Error).message }, 'Redis is not reachable and redis.sqlite_fallback is off: intake answers 503 until it answers');
       }
       this.probeTimer = setInterval(() => void this.probe(), config.redis.health_interval_ms);
@@ -141,8 +141,10 @@ export class Buffer {
    * SQLite. Rejects only when no store could take them (SQLite itself failed).
    */
   async append(readings: Reading[]): Promise<AppendResult> {
-    if (this.redis && !this.deps.config.redis.sqlite_fallback) {
-      // No fallback configured: Redis or nothing, and the caller answers 503 on failure.
+    if (this.redis && !this.fallback) {
+      // No fallback configured: Redis or nothing, and the caller answers 503 on failure. While
+      // Redis is known to be down, fail at once instead of waiting for a timeout per request.
+      if (this.current !== 'redis') throw new Error('Redis is unavailable and redis.sqlite_fallback is off');
       try {
         const stored = await this.redis.append(readings);
         return { stored, duplicates: readings.length - stored, store: 'redis' };
@@ -165,8 +167,16 @@ export class Buffer {
 
   /** Resolves when a store can take writes (for /readyz): SQLite is always the fallback. */
   async ping(): Promise<void> {
-    if (this.redis && !this.deps.config.redis.sqlite_fallback) await this.redis.ping();
+    if (this.redis && !this.fallback) await this.redis.ping();
     else await this.sqlite.ping();
+  }
+
+  /**
+   * `redis.sqlite_fallback` (default true). When false, a Redis failure is not hidden by SQLite:
+   * `append` rejects (intake answers 503 and boards keep their readings) and `ping` follows Redis.
+   */
+  private get fallback(): boolean {
+    return (this.deps.config.redis as { sqlite_fallback?: boolean }).sqlite_fallback !== false;
   }
 
   private markRedisDown(err: unknown): void {
@@ -175,7 +185,7 @@ export class Buffer {
     this.current = 'sqlite';
     this.deps.metrics.storeFailovers.inc({ to: 'sqlite' });
     this.setModeGauge();
-    if (this.deps.config.redis.sqlite_fallback) this.deps.log.warn({ err: (err as Error)?.message }, 'Redis write failed or timed out: intake switched to SQLite');
+    if (this.fallback) this.deps.log.warn({ err: (err as Error)?.message }, 'Redis write failed or timed out: intake switched to SQLite');
     else this.deps.log.error({ err: (err as Error)?.message }, 'Redis write failed or timed out and redis.sqlite_fallback is off: intake answers 503');
   }
 
