@@ -1,16 +1,32 @@
 // A MongoDB wire-protocol server for tests: the real `mongodb` driver talks to
 // it over TCP (no mongod can be installed on these machines). In-memory
 // storage, mingo for query/update/aggregate semantics, and fault injection
-// (refuse, delay, write errors, the lost ack). See test/support/mongo/*.ts.
+// (refuse, delay, write errors, the lost ack).
 //
 //   const server = new MongoWireServer();
-//   await server.start();                       // ephemeral port
+//   await server.start();                       // ephemeral port on 127.0.0.1
 //   const client = new MongoClient(server.uri);
 //   server.faults.dropAfterWrite(1);            // next write applied, no reply
 //   server.collection('iot_database', 'group_hours');   // deep copies
 //
 // Standalone: `node --import tsx test/support/mongo-server.ts --port N` prints
-// `ready mongodb://127.0.0.1:N` and serves until SIGTERM/SIGINT.
+// `ready mongodb://127.0.0.1:N` and serves until SIGTERM/SIGINT (through npm,
+// use `npm run -s mongo-test-server -- --port N` so npm's banner stays off stdout).
+//
+// Layout: mongo/wire.ts (framing, OP_QUERY/OP_MSG/OP_REPLY), mongo/crud.ts and
+// mongo/admin.ts (command handlers), mongo/update.ts (update semantics),
+// mongo/store.ts + mongo/keys.ts (collections, unique indexes), mongo/cursors.ts,
+// mongo/faults.ts, mongo/errors.ts.
+//
+// Known differences from mongod, on purpose or not yet needed:
+// - Int64 values inside +-2^53 are stored as JS numbers (what the driver shows
+//   by default) and come back as int32/double; larger ones stay Long. Whole
+//   doubles come back as int32. mingo cannot query bigints, hence no useBigInt64.
+// - Decimal128 and Binary compare by their string form in queries and sorts
+//   (equality is right, ordering of Decimal128 is not).
+// - No auth, no transactions (error 20, as a standalone), no $merge, no
+//   $jsonSchema validation, no collation, no TTL expiry, indexes are not used
+//   for speed except the _id lookup; writeConcern and readConcern are ignored.
 import { createServer, type Server, type Socket } from 'node:net';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -198,7 +214,14 @@ export class MongoWireServer {
         return;
       }
       // One connection's requests are answered in order, one at a time.
-      for (const m of messages) chain = chain.then(() => this.handle(sock, connectionId, m));
+      for (const m of messages) {
+        chain = chain
+          .then(() => this.handle(sock, connectionId, m))
+          .catch((err) => {
+            this.log(`conn ${connectionId}: internal error ${String(err)}; closing`);
+            sock.destroy();
+          });
+      }
     });
   }
 

@@ -7,7 +7,8 @@ import type { CursorRegistry } from './cursors.ts';
 import type { Reply } from './wire.ts';
 import { injectedToServerError, ServerError, toServerError } from './errors.ts';
 import type { Faults, WriteStatement } from './faults.ts';
-import { keyString, pathValues, type Collection, type Store } from './store.ts';
+import { keyString, pathValues } from './keys.ts';
+import type { Collection, Store } from './store.ts';
 import { applyUpdate, idFirst, isReplacement, upsertDocument } from './update.ts';
 
 export interface CommandContext {

@@ -5,7 +5,7 @@ import { ObjectId, type Document } from 'bson';
 import { updateOne } from 'mingo';
 import { cloneDeep, isEqual } from 'mingo/util';
 import { ServerError } from './errors.ts';
-import { isOperatorObject, keyString } from './store.ts';
+import { isOperatorObject, keyString } from './keys.ts';
 
 export type UpdateSpec = Document | Document[];
 
