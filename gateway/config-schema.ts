@@ -73,6 +73,12 @@ export const schema = {
     /** A Redis write slower than this sends intake to SQLite (rule 2). */
     write_timeout_ms: { type: 'int', default: 500, min: 10, max: 60000 },
     health_interval_ms: { type: 'int', default: 1000, min: 50, max: 60000 },
+    /**
+     * false: when Redis fails, intake answers 503 and boards keep readings in their ring buffer,
+     * instead of writing to SQLite (for SD cards that must not take the write load). The systemd
+     * watchdog then follows Redis's health.
+     */
+    sqlite_fallback: { type: 'bool', default: true },
   },
   sqlite: {
     path: { type: 'string', default: null, nullable: true },

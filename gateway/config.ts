@@ -91,6 +91,7 @@ export const ENV_OVERRIDES: EnvOverride[] = [
   { env: ['IOTGW_GATEWAY_ID'], path: 'gateway_id', parse: asText },
   { env: ['IOTGW_DISCOVERY'], path: 'discovery.enabled', parse: asSwitch },
   { env: ['IOTGW_LOG_LEVEL'], path: 'log.level', parse: asText },
+  { env: ['IOTGW_SQLITE_FALLBACK'], path: 'redis.sqlite_fallback', parse: asSwitch },
   { env: ['IOTGW_SHUTDOWN_TIMEOUT_MS'], path: 'shutdown_timeout_ms', parse: asInt },
 ];
 
