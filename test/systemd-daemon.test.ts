@@ -91,7 +91,10 @@ test('daemon: READY=1 once the port answers, STATUS= updates, WATCHDOG=1 pings, 
   const since = sock.messages.length;
   const d = await startDaemon(fallbackSwitch ? { IOTGW_SQLITE_FALLBACK: 'off' } : {});
   try {
-    const ready = await sock.waitFor('READY', '1', since, 60000);
+    // Fail fast with the daemon's own words if it dies before READY=1.
+    const died = d.exited.then((code) => { throw new Error(`daemon exited ${code} before READY=1: ${d.stderr()} ${JSON.stringify(d.logs.slice(-5))}`); });
+    const ready = await Promise.race([sock.waitFor('READY', '1', since, 60000), died]);
+    died.catch(() => undefined);
     // The port already answers when READY=1 arrives (READY is sent after listen()).
     assert.equal(await portAnswers(d.port), true, 'port answers at READY=1');
     assert.equal(ready.fields.MAINPID, String(d.proc.pid));
