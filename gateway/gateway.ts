@@ -10,6 +10,10 @@ import { WebSocketIntake } from './ingest/websocket.ts';
 import { createServer } from './server.ts';
 import { registerStatusRoutes } from './status/routes.ts';
 import { TrafficStats } from './status/traffic.ts';
+import { Inventory } from './inventory/inventory.ts';
+import { Uploader } from './upload/uploader.ts';
+import { registerGroupRoutes } from './upload/routes.ts';
+import { SystemdNotifier } from './systemd.ts';
 
 /**
  * The daemon: each component is a small class with start/stop, started in the order a reading
@@ -20,6 +24,10 @@ export class Gateway {
   readonly metrics: Metrics;
   readonly traffic = new TrafficStats();
   readonly buffer: ReadingBuffer;
+  readonly inventory: Inventory;
+  /** Built once the buffer is open: its intent manifest lives in the buffer's SQLite file. */
+  uploader: Uploader | null = null;
+  readonly systemd: SystemdNotifier;
   private app: FastifyInstance | null = null;
   private ws: WebSocketIntake | null = null;
   private readonly startedAt = Date.now();
@@ -32,14 +40,42 @@ export class Gateway {
   constructor(private readonly config: Config, private readonly log: Logger, private readonly version: string) {
     this.metrics = createMetrics();
     this.buffer = new ReadingBuffer({ config, log, metrics: this.metrics });
+    this.inventory = new Inventory({ config, log, metrics: this.metrics, dbPath: config.sqlite.path });
+    this.systemd = new SystemdNotifier({ config, log, probe: () => this.healthy(), statusText: () => this.statusLine() });
+  }
+
+  /**
+   * The watchdog's question: is the event loop running (this runs at all) and can the store that
+   * intake writes to take a write now? A wedged store answers neither in time, and the pings stop.
+   */
+  private async healthy(): Promise<boolean> {
+    try {
+      await this.buffer.ping();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** One line for `systemctl status iotgw`. */
+  private statusLine(): string {
+    const up = this.uploader?.status();
+    if (!up) return `${this.traffic.perMinute()} readings/min, store ${this.buffer.mode}`;
+    const last = up.last_success ? `last upload ${up.last_success.slice(0, 16)}Z` : up.enabled ? 'no upload yet' : 'upload disabled';
+    return `${this.traffic.perMinute()} readings/min, store ${this.buffer.mode}, ${up.queued_windows} windows queued, ${last}`;
   }
 
   async start(): Promise<void> {
     const { config, log } = this;
     log.info({ version: this.version, gateway_id: config.gateway_id, data_dir: config.data_dir }, 'starting iotgw');
     await this.buffer.open();
+    this.systemd.start();
+    await this.inventory.start();
+    const uploader = new Uploader({ config, log, metrics: this.metrics, buffer: this.buffer });
+    this.uploader = uploader;
 
     const intake = new Intake(config, this.buffer, this.metrics, this.traffic, log);
+    intake.observe(this.inventory);
     const app = createServer(config, log, this.metrics);
     this.app = app;
     registerTelemetryRoutes(app, intake);
@@ -50,15 +86,18 @@ export class Gateway {
       metrics: this.metrics,
       traffic: this.traffic,
       buffer: this.buffer,
-      inventory: null,
-      upload: null,
+      inventory: this.inventory,
+      upload: uploader,
       discovery: null,
     });
+    registerGroupRoutes(app, uploader.atlas);
     await app.listen({ host: config.http.host, port: config.http.port });
     this.port = (app.server.address() as AddressInfo).port;
     this.ws = new WebSocketIntake(app.server, intake, config, log, this.metrics);
     await this.ws.start();
+    uploader.start();
     log.info({ host: config.http.host, port: this.port, store: this.buffer.mode }, 'listening');
+    await this.systemd.ready();
   }
 
   /** Graceful: stop taking readings, let in-flight writes finish and be acknowledged, close stores. Bounded in time. */
@@ -71,9 +110,13 @@ export class Gateway {
     const timeoutMs = this.config.shutdown_timeout_ms;
     const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
     const work = (async () => {
+      await this.systemd.stopping();
       await this.ws?.stop(Math.max(100, timeoutMs - 500));
       await this.app?.close();
+      await this.uploader?.stop(Math.max(100, timeoutMs / 2));
+      await this.inventory.stop();
       await this.buffer.close();
+      this.systemd.stop();
     })();
     const outcome = await Promise.race([work.then(() => 'done' as const), timer]);
     if (outcome === 'timeout') this.log.warn({ timeout_ms: timeoutMs }, 'shutdown drain timed out; exiting anyway');
