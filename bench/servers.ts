@@ -1,0 +1,109 @@
+/**
+ * The servers under test, each in its own child process so /proc accounting sees only it:
+ * the plain node:http baseline, the gateway in Redis mode (its own redis-server, appendonly
+ * everysec as deploy/ configures it) and the gateway in SQLite-only mode.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GatewayProcess } from '../test/support/gateway-process.ts';
+import { TestRedis } from '../test/support/redis.ts';
+import { tempDir, waitFor } from '../test/support/ports.ts';
+
+export type ServerName = 'baseline' | 'redis' | 'sqlite';
+
+export interface RunningServer {
+  name: ServerName;
+  /** The process whose CPU and RSS are the figures (the Node process). */
+  pid: number;
+  /** redis-server, in Redis mode: reported beside the gateway (a Pi runs both). */
+  redisPid: number | null;
+  httpUrl: string;
+  wsUrl: string;
+  stop(): Promise<void>;
+}
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Spawns a TS entry point with tsx and waits for its `ready <x>` line on stdout. */
+export async function spawnReady(script: string, args: string[] = [], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; ready: string }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, script), ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stderr!.on('data', (d) => { err += d; if (err.length > 20000) err = err.slice(-10000); });
+  const ready = await new Promise<string>((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      out += d;
+      const m = /^ready (.+)$/m.exec(out);
+      if (m) {
+        proc.stdout!.off('data', onData);
+        resolve(m[1].trim());
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.once('exit', (code) => reject(new Error(`${script} exited ${code} before ready: ${err.slice(-2000)}`)));
+  });
+  proc.stdout!.resume();
+  return { proc, ready };
+}
+
+export async function stopChild(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill(signal);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function startBaseline(): Promise<RunningServer> {
+  const { proc, ready } = await spawnReady('bench/baseline-server.ts');
+  const port = Number(ready);
+  return {
+    name: 'baseline', pid: proc.pid!, redisPid: null,
+    httpUrl: `http://127.0.0.1:${port}/telemetry`, wsUrl: `ws://127.0.0.1:${port}/ws`,
+    stop: () => stopChild(proc),
+  };
+}
+
+/**
+ * The gateway daemon as systemd runs it (`gateway/main.ts start`), configured for a benchmark:
+ * the per-device rate limit off (the fleet here is 300 simulated boards sending as fast as they
+ * can) and a WebSocket in-flight window larger than the load client's.
+ */
+export async function startGateway(mode: 'redis' | 'sqlite', opts: { wsInFlight: number; cpuProfDir?: string }): Promise<RunningServer> {
+  const dir = tempDir(`iotgw-bench-${mode}-`);
+  let redis: TestRedis | null = null;
+  if (mode === 'redis') redis = await new TestRedis({ appendonly: true }).start();
+  const configFile = join(dir.path, 'config.yaml');
+  writeFileSync(configFile, [
+    'ingest:',
+    '  rate_limit:',
+    '    per_device_per_second: 0',
+    '  ws:',
+    `    max_in_flight: ${opts.wsInFlight}`,
+    '',
+  ].join('\n'));
+  const gw = new GatewayProcess({ dataDir: join(dir.path, 'data'), redisUrl: redis?.url ?? 'none', env: { IOTGW_CONFIG: configFile, IOTGW_LOG_LEVEL: 'info', ...(opts.cpuProfDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${join(root, 'bench/lib/cpu-prof-preload.mjs')}`.trim(), IOTGW_BENCH_CPU_PROF_DIR: opts.cpuProfDir, IOTGW_BENCH_CPU_PROF_NAME: `gateway-${mode}` } : {}) } });
+  try {
+    await gw.start();
+    await waitFor(async () => (await gw.get('/healthz')).status === 200, 15_000, 'gateway /healthz');
+  } catch (err) {
+    await gw.kill();
+    await redis?.destroy();
+    dir.cleanup();
+    throw err;
+  }
+  const store = gw.logs.find((l) => l.msg === 'listening')?.store;
+  if (store !== mode) throw new Error(`gateway started in ${String(store)} mode, expected ${mode}`);
+  return {
+    name: mode, pid: gw.pid!, redisPid: redis?.pid ?? null,
+    httpUrl: `${gw.url}/telemetry`, wsUrl: `ws://127.0.0.1:${gw.port}/ws`,
+    stop: async () => {
+      await gw.stop();
+      await redis?.destroy();
+      dir.cleanup();
+    },
+  };
+}
