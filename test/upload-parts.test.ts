@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoBulkWriteError, MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb';
-import { PartBuilder, partBsonSize, hourIso, readingTime, type PartDoc } from '../gateway/upload/parts.ts';
+import { BSON } from 'mongodb';
+import { PartBuilder, bsonSize, partBsonSize, hourIso, readingTime, type PartDoc } from '../gateway/upload/parts.ts';
 import { mergeDevices } from '../gateway/upload/device-groups.ts';
 import { backoffMs } from '../gateway/upload/backoff.ts';
 import { classify, classifyWriteError, oneLine } from '../gateway/upload/errors.ts';
@@ -78,6 +79,15 @@ test('parts are cut at part_max_bytes (exact BSON size) and keep every reading o
   assert.deepEqual(rids(parts).sort(), rs.map((r) => r.id).sort());
   // Parts fill up: all but the last are more than half full.
   for (const p of parts.slice(0, -1)) assert.ok(partBsonSize(p) > max / 2);
+});
+
+test('the fast size walk agrees with BSON.calculateObjectSize', () => {
+  const docs: Record<string, unknown>[] = [
+    { device_id: 'd', cpu: 1, big: 2 ** 31, neg: -(2 ** 31), negBig: -(2 ** 31) - 1, f: 1.5, nan: NaN, t: true, n: null, s: 'héllo ☃', 'ключ': 'x', _t: new Date(0) },
+    { nested: { a: [1, 'two', { three: 3 }], b: { c: null } }, arr: [1.5, 2], empty: {}, emptyArr: [] },
+    { huge: 1e300, small: -0.0, str: '' },
+  ];
+  for (const d of docs) assert.equal(bsonSize(d), BSON.calculateObjectSize(d), JSON.stringify(d));
 });
 
 test('a single reading larger than the bound gets a part of its own', () => {

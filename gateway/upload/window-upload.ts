@@ -1,7 +1,7 @@
 import { MongoBulkWriteError, type Collection } from 'mongodb';
 import type { Logger } from '../log.ts';
 import type { ReadingStore, StoreKind } from '../buffer/store.ts';
-import { PartBuilder, type PartDoc } from './parts.ts';
+import { PartBuilder, plain, type PartDoc } from './parts.ts';
 import { upsertDeviceGroup, type DeviceGroupDoc } from './device-groups.ts';
 import { classify, classifyWriteError, type UploadFailure } from './errors.ts';
 import type { Manifest, ManifestRow } from './manifest.ts';
@@ -169,7 +169,7 @@ export async function runManifest(ctx: WindowUploadContext, m: ManifestRow): Pro
     for (const [groupId, devices] of [...builder.latest].sort(([a], [b]) => a.localeCompare(b))) {
       if (refusedGroups.has(groupId)) continue;
       try {
-        await upsertDeviceGroup(coll, groupId, devices.values(), now);
+        await upsertDeviceGroup(coll, groupId, [...devices.values()].map(plain), now);
       } catch (err) {
         const f = classify(err);
         if (f.kind === 'transient' || f.scope === 'global') throw new TransientUploadError(f);

@@ -156,30 +156,34 @@ async function big(): Promise<void> {
   await buffer.open();
   const window = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
   const t0 = Date.now();
-  const batch = 20_000;
   const total = devices * perDevice;
-  for (let i = 0; i < total; i += batch) {
-    const n = Math.min(batch, total - i);
-    const rs: Reading[] = new Array(n);
-    for (let j = 0; j < n; j++) {
-      const k = i + j;
-      const d = k % devices;
-      const at = window + Math.floor(k / devices) * 1000 + (d % 1000);
-      const device_id = `dev-${String(d).padStart(3, '0')}`;
-      const group_id = `site-${d % 3}`;
-      rs[j] = { id: `b:${k}`, device_id, group_id, window, received_at: at, doc: { device_id, group_id, device_type: 'esp32', cpu: k % 100, mem: (k * 13) % 1000, rssi: -40 - (k % 50), timestamp: new Date(at).toISOString(), status: 'online' } };
-    }
-    await buffer.stores.sqlite.append(rs);
-  }
+  // Straight into the store's table, generated inside SQLite (a recursive CTE, one transaction):
+  // the test is about the upload, not about filling. Same columns and doc shape as intake writes;
+  // one reading per device per second.
+  const db = buffer.stores.sqlite.db;
+  db.transaction(() => {
+    db.prepare(`
+      WITH RECURSIVE k(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM k WHERE x < @total - 1),
+      r AS (SELECT x, printf('dev-%03d', x % @devices) AS device_id, 'site-' || ((x % @devices) % 3) AS group_id,
+                   @window + (x / @devices) * 1000 + ((x % @devices) % 1000) AS at FROM k)
+      INSERT INTO readings(id, device_id, group_id, window, received_at, doc)
+      SELECT 'b:' || x, device_id, group_id, @window, at,
+             json_object('device_id', device_id, 'group_id', group_id, 'device_type', 'esp32', 'cpu', x % 100,
+                         'mem', (x * 13) % 1000, 'rssi', -40 - (x % 50),
+                         'timestamp', strftime('%Y-%m-%dT%H:%M:%fZ', at / 1000.0, 'unixepoch'), 'status', 'online')
+      FROM r`).run({ total: BigInt(total), devices: BigInt(devices), window: BigInt(window) }); // BigInt: bound as INTEGER, not REAL
+  })();
   const filledMs = Date.now() - t0;
   const uploader = new Uploader({ config, log, metrics, buffer });
   const base = process.memoryUsage().rss;
   let peak = base;
+  let heapPeak = 0;
   const samples: number[] = [];
   const sampler = setInterval(() => {
-    const rss = process.memoryUsage().rss;
-    samples.push(rss);
-    if (rss > peak) peak = rss;
+    const m = process.memoryUsage();
+    samples.push(m.rss);
+    if (m.rss > peak) peak = m.rss;
+    if (m.heapUsed > heapPeak) heapPeak = m.heapUsed;
   }, 50);
   const t1 = Date.now();
   const report = await uploader.runOnce();
@@ -189,7 +193,7 @@ async function big(): Promise<void> {
   await buffer.close();
   process.stdout.write(`${JSON.stringify({
     result: 'done', readings: report.readings, parts: report.parts, ok: report.ok, error: report.error, window,
-    fill_ms: filledMs, upload_ms: uploadMs, rss_before_mb: mb(base), rss_peak_mb: mb(peak), rss_samples: samples.length,
+    fill_ms: filledMs, upload_ms: uploadMs, rss_before_mb: mb(base), rss_peak_mb: mb(peak), heap_peak_mb: mb(heapPeak), rss_samples: samples.length,
     rss_p50_mb: mb(samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)] ?? base),
   })}\n`);
 }
