@@ -115,10 +115,14 @@ test('daemon: READY=1 once the port answers, STATUS= updates, WATCHDOG=1 pings, 
       const b = sock.messages.length;
       await sleep(4 * (WATCHDOG_MS / 2));
       assert.ok(sock.count('WATCHDOG', undefined, a) - sock.count('WATCHDOG', undefined, b) <= 1, 'at most the ping already under way');
-      assert.equal(sock.count('WATCHDOG', undefined, b), 0, 'no WATCHDOG=1 over four periods while Redis is wedged');
+      const whileWedged = sock.count('WATCHDOG', undefined, b);
+      assert.equal(whileWedged, 0, 'no WATCHDOG=1 over four periods while Redis is wedged');
       redis.resume();
       const c = sock.messages.length;
       await waitFor(() => sock.count('WATCHDOG', '1', c) >= 2, 30000, 'pings resume after SIGCONT');
+      console.log(`# wedge: ${whileWedged} WATCHDOG=1 over four periods with redis-server SIGSTOPped; resumed after SIGCONT`);
+    } else {
+      console.log(`# wedge part skipped: ${skipWedge}`);
     }
 
     const s = sock.messages.length;
