@@ -31,6 +31,7 @@ describe('mDNS between two namespaces (bonjour backend)', { skip }, () => {
   let other: JsonLinesChild;
   let gw: JsonLinesChild;
   let port: number;
+  let gwIf: string;
   const dir = tempDir('iotgw-disc-');
   const devices = async (): Promise<Device[]> => ((await peer.request<{ body: Device[] }>('http', { url: `http://${GW}:${port}/devices` })).body);
   const device = async (id: string) => (await devices()).find((d) => d.device_id === id);
@@ -39,7 +40,7 @@ describe('mDNS between two namespaces (bonjour backend)', { skip }, () => {
   before(async () => {
     gwNs = Netns.create();
     devNs = Netns.create();
-    Netns.link(gwNs, GW, devNs, DEV);
+    gwIf = Netns.link(gwNs, GW, devNs, DEV).aIf;
     peer = devNs.node(PEER);
     await peer.waitEvent('ready');
     // another responder already bound to 5353 on the gateway's host (as avahi-daemon is on a Pi)
@@ -138,6 +139,18 @@ describe('mDNS between two namespaces (bonjour backend)', { skip }, () => {
     await gw.request('reading', { device_id: 'esp-b2', group_id: 'barn' });
     await waitFor(async () => (await device('esp-b2'))?.state === 'stale', 15000, 'esp-b2 stale');
     await waitFor(async () => (await device('esp-b2'))?.state === 'offline', 20000, 'esp-b2 offline');
+  });
+
+  test('a new address is announced, and a removed one withdrawn (TTL 0), without a restart', async () => {
+    const since = Date.now();
+    gwNs.ip(['addr', 'add', '10.77.0.9/24', 'dev', gwIf]);
+    const added = await waitFor(async () => (await packets(since, '10.77.0.1')).concat(await packets(since, '10.77.0.9')).filter((p) => p.kind === 'response').flatMap((p) => p.records)
+      .find((r) => r.type === 'A' && r.name === 'iotgw-test.local' && r.data === '10.77.0.9' && r.ttl > 0), 15000, 'announcement of the new address');
+    assert.equal(added.flush, true, 'sent with the cache-flush bit');
+    const since2 = Date.now();
+    gwNs.ip(['addr', 'del', '10.77.0.9/24', 'dev', gwIf]);
+    await waitFor(async () => (await packets(since2)).filter((p) => p.kind === 'response').flatMap((p) => p.records)
+      .some((r) => r.type === 'A' && r.name === 'iotgw-test.local' && r.data === '10.77.0.9' && r.ttl === 0), 15000, 'goodbye for the removed address');
   });
 
   test('stop() sends goodbye packets (TTL 0) for the gateway records', async () => {
