@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import { freePort, waitFor } from './ports.ts';
+import { postJson, getJson, type JsonResponse } from './http.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -101,19 +102,11 @@ export class GatewayProcess {
     await this.exited;
   }
 
-  async post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
-    const res = await fetch(this.url + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try { parsed = JSON.parse(text); } catch { /* keep text */ }
-    return { status: res.status, body: parsed, headers: res.headers };
+  post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {
+    return postJson(this.url + path, body, headers);
   }
 
-  async get(path: string): Promise<{ status: number; body: any }> {
-    const res = await fetch(this.url + path);
-    const text = await res.text();
-    let parsed: unknown = text;
-    try { parsed = JSON.parse(text); } catch { /* keep text */ }
-    return { status: res.status, body: parsed };
+  get(path: string): Promise<JsonResponse> {
+    return getJson(this.url + path);
   }
 }

@@ -27,18 +27,4 @@ export async function startGateway(overrides: Record<string, unknown> = {}): Pro
   };
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try { parsed = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, body: parsed, headers: res.headers };
-}
-
-export async function getJson(url: string): Promise<{ status: number; body: any; headers: Headers }> {
-  const res = await fetch(url);
-  const text = await res.text();
-  let parsed: unknown = text;
-  try { parsed = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, body: parsed, headers: res.headers };
-}
+export { postJson, getJson } from './http.ts';
