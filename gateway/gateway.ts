@@ -14,6 +14,7 @@ import { Inventory } from './inventory/inventory.ts';
 import { Uploader } from './upload/uploader.ts';
 import { registerGroupRoutes } from './upload/routes.ts';
 import { SystemdNotifier } from './systemd.ts';
+import { Discovery } from './discovery/discovery.ts';
 
 /**
  * The daemon: each component is a small class with start/stop, started in the order a reading
@@ -30,6 +31,7 @@ export class Gateway {
   readonly systemd: SystemdNotifier;
   private app: FastifyInstance | null = null;
   private ws: WebSocketIntake | null = null;
+  private discovery: Discovery | null = null;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | null = null;
   private resolveStopped!: () => void;
@@ -55,6 +57,10 @@ export class Gateway {
     } catch {
       return false;
     }
+  }
+
+  private discoveryStatus(): { enabled: boolean; backend: string | null; problem: string | null } {
+    return { enabled: this.config.discovery.enabled, backend: this.discovery?.backendName ?? null, problem: this.discovery?.problem ?? null };
   }
 
   /** One line for `systemctl status iotgw`. */
@@ -88,13 +94,16 @@ export class Gateway {
       buffer: this.buffer,
       inventory: this.inventory,
       upload: uploader,
-      discovery: null,
+      discovery: { status: () => this.discoveryStatus() },
     });
     registerGroupRoutes(app, uploader.atlas);
     await app.listen({ host: config.http.host, port: config.http.port });
     this.port = (app.server.address() as AddressInfo).port;
     this.ws = new WebSocketIntake(app.server, intake, config, log, this.metrics);
     await this.ws.start();
+    // Discovery needs the real port (0 in tests means "pick one"); it never throws for network reasons.
+    this.discovery = new Discovery({ config, log, metrics: this.metrics, port: this.port, inventory: this.inventory, version: this.version });
+    await this.discovery.start();
     uploader.start();
     log.info({ host: config.http.host, port: this.port, store: this.buffer.mode }, 'listening');
     await this.systemd.ready();
@@ -111,6 +120,7 @@ export class Gateway {
     const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
     const work = (async () => {
       await this.systemd.stopping();
+      await this.discovery?.stop(); // goodbye packets first: boards look elsewhere while we drain
       await this.ws?.stop(Math.max(100, timeoutMs - 500));
       await this.app?.close();
       await this.uploader?.stop(Math.max(100, timeoutMs / 2));
