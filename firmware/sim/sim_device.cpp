@@ -124,7 +124,7 @@ void SimDevice::on_acked(uint32_t first, uint32_t last, uint32_t count) {
 void SimDevice::on_event(iotgw::UplinkEvent ev, uint32_t a, uint32_t b) {
   if (!opt_.verbose) return;
   static const char* names[] = {"gateway-found", "no-gateway", "ws-opened", "ws-closed", "rejected", "backoff"};
-  fprintf(stderr, "[%s] %s %u %u\n", id_.device_id, names[static_cast<int>(ev)], a, b);
+  fprintf(stderr, "[%s] %s %u %d\n", id_.device_id, names[static_cast<int>(ev)], a, static_cast<int>(b));
 }
 
 }  // namespace sim

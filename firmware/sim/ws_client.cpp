@@ -10,7 +10,7 @@
 namespace sim {
 
 namespace {
-const char kGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65";
+const char kGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 constexpr size_t kMaxMessage = 1 << 20;
 }  // namespace
 

@@ -1,0 +1,12 @@
+// The readings of the original sketch, taken from the ESP32 Arduino core 2.x APIs.
+#pragma once
+
+#include "device.h"
+
+class BoardSensors final : public iotgw::SensorPort {
+ public:
+  void read(iotgw::Sample* out) override;
+};
+
+// Names for esp_reset_reason(), as the original sketch reported them.
+const char* reset_reason_name();

@@ -1,0 +1,167 @@
+// iotgw ESP32 firmware: thin Arduino glue around the portable core (lib/iotgw_core).
+//
+// setup(): Wi-Fi (saved network, site default, or the WiFiManager portal), identity from the
+// MAC, mDNS announcement, SNTP, then the Device loop from the core. loop(): one Device step.
+// Everything that decides anything (payload, buffering, retries, which gateway) is in the core
+// and tested on the host; this file only wires the ESP32 APIs to it.
+#include <Arduino.h>
+#include <ESPmDNS.h>
+#include <WiFi.h>
+#include <WiFiManager.h>
+#include <esp_system.h>
+#include <esp_timer.h>
+
+#include "board_sensors.h"
+#include "build_config.h"
+#include "device.h"
+#include "firmware_sizes.h"
+#include "identity.h"
+#include "net_ports.h"
+#include "serial_log.h"
+#include "settings.h"
+
+namespace {
+
+class EspRng final : public iotgw::Rng {
+ public:
+  uint32_t next_u32() override { return esp_random(); }  // hardware RNG (true random with RF on)
+};
+
+using FirmwareDevice = iotgw::Device<iotgw::kFirmwareRingCap, iotgw::kFirmwareScratchCap>;
+
+Settings settings;
+iotgw::Identity identity;
+BoardSensors sensors;
+EspRng rng;
+MdnsDiscovery discovery;
+ArduinoHttp* http = nullptr;
+ArduinoWs* ws = nullptr;
+SerialLog serial_log;
+FirmwareDevice* device = nullptr;  // built once in setup(); nothing is allocated in loop()
+
+void erase_if_boot_held() {
+  pinMode(IOTGW_RESET_PIN, INPUT_PULLUP);
+  const uint32_t t0 = millis();
+  while (digitalRead(IOTGW_RESET_PIN) == LOW) {
+    if (millis() - t0 > IOTGW_RESET_HOLD_MS) {
+      Serial.println("[setup] BOOT held: erasing Wi-Fi and settings");
+      WiFiManager wm;
+      wm.resetSettings();
+      settings_erase();
+      ESP.restart();
+    }
+    delay(50);
+  }
+}
+
+void connect_wifi(const char* ap_name) {
+  WiFi.mode(WIFI_STA);
+  WiFi.setAutoReconnect(true);
+  WiFiManager wm;
+  // First boot with a site default and no saved network: try the site's Wi-Fi before the portal.
+  if (!wm.getWiFiIsSaved() && IOTGW_SITE_WIFI_SSID[0] != '\0') {
+    Serial.printf("[wifi] trying site default \"%s\"\n", IOTGW_SITE_WIFI_SSID);
+    WiFi.begin(IOTGW_SITE_WIFI_SSID, IOTGW_SITE_WIFI_PASSWORD);
+    if (WiFi.waitForConnectResult(15000) == WL_CONNECTED) return;
+  }
+  // Portal fields for the iotgw settings; what the installer types is kept in NVS.
+  char port[6];
+  snprintf(port, sizeof port, "%u", settings.gateway_port);
+  WiFiManagerParameter p_host("gw_host", "Gateway host (only if mDNS fails)", settings.gateway_host, 63);
+  WiFiManagerParameter p_port("gw_port", "Gateway port", port, 5);
+  WiFiManagerParameter p_group("group", "Group id (empty: net-<router IP>)", settings.group_id, 64);
+  WiFiManagerParameter p_key("key", "Device key (if the gateway asks for one)", settings.device_key, 64);
+  wm.addParameter(&p_host);
+  wm.addParameter(&p_port);
+  wm.addParameter(&p_group);
+  wm.addParameter(&p_key);
+  bool save = false;
+  wm.setSaveParamsCallback([&save]() { save = true; });
+  wm.setConfigPortalTimeout(300);  // no installer for 5 minutes: reboot and try the saved Wi-Fi again
+  Serial.printf("[wifi] connecting; set-up portal if needed: join Wi-Fi \"%s\"\n", ap_name);
+  if (!wm.autoConnect(ap_name)) {
+    Serial.println("[wifi] no network; restarting");
+    ESP.restart();
+  }
+  if (save) {
+    iotgw::copy_str(settings.gateway_host, sizeof settings.gateway_host, p_host.getValue());
+    settings.gateway_port = static_cast<uint16_t>(atoi(p_port.getValue()));
+    if (settings.gateway_port == 0) settings.gateway_port = 3000;
+    iotgw::copy_str(settings.group_id, sizeof settings.group_id, p_group.getValue());
+    iotgw::copy_str(settings.device_key, sizeof settings.device_key, p_key.getValue());
+    settings_save(settings);
+  }
+}
+
+void make_identity() {
+  uint8_t mac[6];
+  WiFi.macAddress(mac);  // factory station MAC: unique per chip
+  iotgw::device_id_from_mac(identity.device_id, sizeof identity.device_id, mac);
+  if (!iotgw::sanitize_id(identity.group_id, sizeof identity.group_id, settings.group_id)) {
+    // As the original sketch: net- + the network's gateway (router) IP, dashes for dots.
+    const IPAddress gw = WiFi.gatewayIP();
+    const uint32_t ip = (uint32_t(gw[0]) << 24) | (uint32_t(gw[1]) << 16) | (uint32_t(gw[2]) << 8) | gw[3];
+    iotgw::group_from_ip(identity.group_id, sizeof identity.group_id, ip);
+  }
+  iotgw::copy_str(identity.device_type, sizeof identity.device_type, "esp32");
+  iotgw::boot_id_from_random(identity.boot_id, sizeof identity.boot_id, esp_random(), esp_random());
+}
+
+void announce_mdns() {
+  // Host name = device_id, so `ping esp32-xxxxxxxxxxxx.local` works during installation.
+  if (!MDNS.begin(identity.device_id)) {
+    Serial.println("[mdns] responder failed to start");
+    return;
+  }
+  char mac[18];
+  uint8_t m[6];
+  WiFi.macAddress(m);
+  snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  // Nothing listens on port 80; the record exists so the gateway can list boards on its LAN.
+  MDNS.addService("iotgw-dev", "tcp", 80);
+  MDNS.addServiceTxt("iotgw-dev", "tcp", "id", identity.device_id);
+  MDNS.addServiceTxt("iotgw-dev", "tcp", "group", identity.group_id);
+  MDNS.addServiceTxt("iotgw-dev", "tcp", "fw", IOTGW_FW_VERSION);
+  MDNS.addServiceTxt("iotgw-dev", "tcp", "mac", mac);
+}
+
+}  // namespace
+
+void setup() {
+  Serial.begin(115200);
+  delay(200);
+  Serial.printf("\n[setup] iotgw firmware %s, reset: %s\n", IOTGW_FW_VERSION, reset_reason_name());
+  erase_if_boot_held();
+  settings_load(settings);
+
+  uint8_t mac[6];
+  WiFi.macAddress(mac);
+  char ap_name[32];
+  snprintf(ap_name, sizeof ap_name, "iotgw-setup-%02x%02x%02x", mac[3], mac[4], mac[5]);
+  connect_wifi(ap_name);
+  Serial.printf("[wifi] connected, IP %s\n", WiFi.localIP().toString().c_str());
+
+  make_identity();
+  announce_mdns();
+  configTime(0, 0, "pool.ntp.org", "time.google.com");  // readings carry ts once this syncs
+  Serial.printf("[setup] device_id %s group %s boot %s\n", identity.device_id, identity.group_id, identity.boot_id);
+
+  http = new ArduinoHttp(settings.device_key);
+  ws = new ArduinoWs(settings.device_key);
+  iotgw::DeviceConfig cfg{};
+  cfg.sample_period_ms = IOTGW_SAMPLE_PERIOD_MS;
+  cfg.ring_limit = 0;  // all of IOTGW_RING_CAP
+  cfg.uplink.max_batch = 5;
+  cfg.uplink.max_in_flight = 2;
+  cfg.uplink.ack_timeout_ms = 10000;
+  cfg.uplink.backoff_base_ms = 1000;
+  cfg.uplink.backoff_cap_ms = 60000;
+  cfg.uplink.use_ws = true;
+  cfg.locator = iotgw::LocatorConfig{settings.gateway_host, settings.gateway_port, 3, 10UL * 60UL * 1000UL};
+  device = new FirmwareDevice(cfg, identity, sensors, rng, iotgw::UplinkPorts{&discovery, http, ws}, &serial_log);
+}
+
+void loop() {
+  device->loop(static_cast<uint64_t>(esp_timer_get_time() / 1000));
+  delay(10);  // yield to the Wi-Fi stack; sampling and retries are paced by the core
+}

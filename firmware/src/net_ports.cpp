@@ -1,0 +1,119 @@
+#include "net_ports.h"
+
+#include <ESPmDNS.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "endpoint.h"
+#include "identity.h"
+
+ArduinoWs* ArduinoWs::self_ = nullptr;
+
+bool MdnsDiscovery::browse(iotgw::Endpoint* out) {
+  // Blocks up to ~3 s; only called when the locator needs a gateway.
+  const int n = MDNS.queryService("iotgw", "tcp");
+  if (n <= 0) return false;
+  char ip[16];
+  const IPAddress addr = MDNS.IP(0);
+  snprintf(ip, sizeof ip, "%u.%u.%u.%u", addr[0], addr[1], addr[2], addr[3]);
+  iotgw::endpoint_init(*out, ip, MDNS.port(0));
+  static const char* const keys[] = {"id", "path", "ws", "auth"};
+  for (const char* key : keys) {
+    if (MDNS.hasTxt(0, key)) iotgw::endpoint_apply_txt(*out, key, MDNS.txt(0, key).c_str());
+  }
+  return true;
+}
+
+iotgw::HttpResult ArduinoHttp::post(const iotgw::Endpoint& ep, const char* body, size_t len) {
+  HTTPClient http;
+  http.setConnectTimeout(3000);
+  http.setTimeout(5000);
+  if (!http.begin(tcp_, ep.host, ep.port, ep.path)) return iotgw::HttpResult{-1, 0};
+  http.addHeader("Content-Type", "application/json");
+  if (key_ != nullptr && key_[0] != '\0') {
+    char auth[96];
+    snprintf(auth, sizeof auth, "Bearer %s", key_);
+    http.addHeader("Authorization", auth);
+  }
+  const char* wanted[] = {"Retry-After"};
+  http.collectHeaders(wanted, 1);
+  // HTTPClient returns negative HTTPC_ERROR_* codes when no HTTP answer came: the core treats
+  // any status <= 0 as "not delivered".
+  const int code = http.POST(reinterpret_cast<uint8_t*>(const_cast<char*>(body)), len);
+  const uint32_t retry_after = code > 0 ? static_cast<uint32_t>(atol(http.header("Retry-After").c_str())) : 0;
+  http.end();
+  return iotgw::HttpResult{code, retry_after};
+}
+
+void ArduinoWs::on_event(WStype_t type, uint8_t* payload, size_t length) {
+  ArduinoWs* me = self_;
+  if (me == nullptr) return;
+  switch (type) {
+    case WStype_CONNECTED:
+      me->connected_ = true;
+      break;
+    case WStype_DISCONNECTED:
+      me->connected_ = false;
+      break;
+    case WStype_TEXT:
+      if (me->mail_count_ < kSlots && length < kSlotSize) {
+        const int slot = (me->mail_head_ + me->mail_count_) % kSlots;
+        memcpy(me->mail_[slot], payload, length);
+        me->mail_len_[slot] = static_cast<uint16_t>(length);
+        ++me->mail_count_;
+      }
+      // A full mailbox drops the reply; the core then times out the ack and resends (the
+      // gateway stores the duplicate once).
+      break;
+    default:
+      break;
+  }
+}
+
+bool ArduinoWs::open(const iotgw::Endpoint& ep) {
+  close();
+  self_ = this;
+  mail_count_ = 0;
+  if (key_ != nullptr && key_[0] != '\0') {
+    snprintf(auth_header_, sizeof auth_header_, "Authorization: Bearer %s", key_);
+    ws_.setExtraHeaders(auth_header_);
+  }
+  ws_.onEvent(on_event);
+  ws_.setReconnectInterval(60000);  // reconnects are the core's call, not the library's
+  // Empty subprotocol: the library would otherwise ask for "arduino", which the gateway does not speak.
+  ws_.begin(ep.host, ep.port, ep.ws_path, "");
+  started_ = true;
+  const uint32_t t0 = millis();
+  while (!connected_ && millis() - t0 < 5000) {
+    ws_.loop();
+    delay(10);
+  }
+  if (!connected_) close();
+  return connected_;
+}
+
+bool ArduinoWs::is_open() {
+  if (started_) ws_.loop();
+  return connected_;
+}
+
+bool ArduinoWs::send_text(const char* text, size_t len) { return connected_ && ws_.sendTXT(text, len); }
+
+int ArduinoWs::poll(char* buf, size_t cap) {
+  if (!started_) return -1;
+  ws_.loop();
+  if (mail_count_ > 0) {
+    const size_t n = mail_len_[mail_head_] < cap ? mail_len_[mail_head_] : cap;
+    memcpy(buf, mail_[mail_head_], n);
+    mail_head_ = (mail_head_ + 1) % kSlots;
+    --mail_count_;
+    return static_cast<int>(n);
+  }
+  return connected_ ? 0 : -1;
+}
+
+void ArduinoWs::close() {
+  if (started_) ws_.disconnect();
+  started_ = false;
+  connected_ = false;
+}

@@ -1,0 +1,30 @@
+#include "serial_log.h"
+
+#include <Arduino.h>
+
+void SerialLog::on_acked(uint32_t first_seq, uint32_t last_seq, uint32_t count) {
+  Serial.printf("[uplink] acked %u reading(s), seq %u..%u\n", count, first_seq, last_seq);
+}
+
+void SerialLog::on_event(iotgw::UplinkEvent ev, uint32_t a, uint32_t b) {
+  switch (ev) {
+    case iotgw::UplinkEvent::kGatewayFound:
+      Serial.printf("[uplink] gateway found (source %u)\n", a);
+      break;
+    case iotgw::UplinkEvent::kNoGateway:
+      Serial.println("[uplink] no gateway answered mDNS (_iotgw._tcp)");
+      break;
+    case iotgw::UplinkEvent::kWsOpened:
+      Serial.println("[uplink] WebSocket open");
+      break;
+    case iotgw::UplinkEvent::kWsClosed:
+      Serial.println("[uplink] WebSocket closed by gateway; will look for it again");
+      break;
+    case iotgw::UplinkEvent::kRejected:
+      Serial.printf("[uplink] gateway rejected %u reading(s) from seq %u; dropped\n", b, a);
+      break;
+    case iotgw::UplinkEvent::kBackoff:
+      Serial.printf("[uplink] send failed (status %d), retry in %u ms\n", static_cast<int>(b), a);
+      break;
+  }
+}
