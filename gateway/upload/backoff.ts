@@ -12,8 +12,9 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number, random
 
 /**
  * One clear line per outage instead of a stack trace per tick: the first failure is logged with
- * its reason, a changed reason is logged again, the same reason at most every `remindMs` as a
- * reminder with the count, and recovery once.
+ * its reason, a different permanent reason (or a switch between transient and permanent) is
+ * logged again, anything else at most every `remindMs` as a reminder with the count and the
+ * latest reason, and recovery once.
  */
 export class FailureLog {
   private since: number | null = null;
@@ -27,9 +28,12 @@ export class FailureLog {
     const t = this.now();
     this.count++;
     const fields = { kind: f.kind, code: f.code, reason: f.reason, ...extra };
-    if (this.since === null || f.reason !== this.lastReason) {
+    // An outage shows several transient messages (refused, timed out, closed…): one line for all
+    // of them; a new permanent reason is something to act on, so it gets its own line.
+    const key = f.kind === 'transient' ? 'transient' : `permanent:${f.reason}`;
+    if (this.since === null || key !== this.lastReason) {
       this.since ??= t;
-      this.lastReason = f.reason;
+      this.lastReason = key;
       this.lastLogged = t;
       this.log.warn(fields, `${what}: ${f.reason}`);
     } else if (t - this.lastLogged >= this.remindMs) {
