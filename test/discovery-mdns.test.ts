@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Netns, netnsProbe, type JsonLinesChild } from './support/netns.ts';
 import { sleep, tempDir, waitFor } from './support/ports.ts';
@@ -198,6 +198,53 @@ describe('discovery without multicast (only lo, no multicast route)', { skip }, 
     } finally {
       await gw.kill();
       ns.destroy();
+    }
+  });
+});
+
+describe('the full gateway (gateway/main.ts start) in a namespace', { skip }, () => {
+  test('an announced board shows in GET /devices, goes online after POST /telemetry, offline after its goodbye; SIGTERM sends goodbyes', async () => {
+    const gwNs = Netns.create();
+    const devNs = Netns.create();
+    Netns.link(gwNs, GW, devNs, DEV);
+    const dir = tempDir('iotgw-disc-main-');
+    const peer = devNs.node(PEER);
+    const main = spawn('ip', ['netns', 'exec', gwNs.name, process.execPath, '--import', 'tsx', join(import.meta.dirname, '../gateway/main.ts'), 'start'], {
+      env: { ...process.env, IOTGW_PORT: '3000', IOTGW_DATA_DIR: dir.path, IOTGW_REDIS_URL: 'none', IOTGW_DISCOVERY: 'on', IOTGW_GATEWAY_ID: 'gw-main', IOTGW_CONFIG: '', IOTGW_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const logs: string[] = [];
+    main.stdout.on('data', (b: Buffer) => logs.push(b.toString()));
+    main.stderr.on('data', (b: Buffer) => logs.push(b.toString()));
+    try {
+      await peer.waitEvent('ready');
+      const base = `http://${GW}:3000`;
+      await waitFor(async () => (await peer.request<{ status: number }>('http', { url: `${base}/healthz` }).catch(() => ({ status: 0 }))).status === 200, 30000, `the gateway to serve HTTP: ${logs.join('').slice(-2000)}`);
+      const since = Date.now();
+      await peer.request('query', { name: '_iotgw._tcp.local', type: 'PTR' });
+      await waitFor(async () => (await peer.request<Seen[]>('packets', { from: GW, since })).flatMap((p) => p.records).find((r) => r.type === 'SRV' && r.data.port === 3000 && r.data.target === 'iotgw.local'), 15000, 'SRV answer from the gateway');
+
+      await peer.request('announce', { instance: 'esp32 e5', host: 'esp32-e5.local', address: DEV, port: 80, ttl: 120, txt: { id: 'esp-e5', group: 'field', fw: '1.0.0', mac: '24:6f:28:aa:bb:05' } });
+      const devicesNow = async () => (await peer.request<{ body: Device[] }>('http', { url: `${base}/devices` })).body;
+      const find = async () => { const b = await devicesNow(); return Array.isArray(b) ? b.find((d) => d.device_id === 'esp-e5') : (b as { devices?: Device[] }).devices?.find((d) => d.device_id === 'esp-e5'); };
+      assert.equal((await waitFor(find, 15000, 'esp-e5 in GET /devices')).state, 'discovered');
+      const post = await peer.request<{ status: number }>('http', { url: `${base}/telemetry`, body: { device_id: 'esp-e5', group_id: 'field', device_type: 'esp32', temperature: 21.5 } });
+      assert.ok(post.status >= 200 && post.status < 300, `POST /telemetry answered ${post.status}`);
+      await waitFor(async () => (await find())?.state === 'online', 15000, 'esp-e5 online after its reading');
+      const one = await peer.request<{ status: number; body: Device }>('http', { url: `${base}/devices/esp-e5` });
+      assert.equal(one.status, 200);
+      await peer.request('goodbye', { instance: 'esp32 e5' });
+      await waitFor(async () => (await find())?.state === 'offline', 15000, 'esp-e5 offline after its goodbye');
+
+      const before = Date.now();
+      main.kill('SIGTERM');
+      await waitFor(async () => (await peer.request<Seen[]>('packets', { from: GW, since: before })).flatMap((p) => p.records).some((r) => r.type === 'PTR' && r.name === '_iotgw._tcp.local' && r.ttl === 0), 15000, 'goodbye on SIGTERM');
+    } finally {
+      main.kill('SIGKILL');
+      await peer.kill();
+      gwNs.destroy();
+      devNs.destroy();
+      dir.cleanup();
     }
   });
 });

@@ -10,7 +10,7 @@
  *   goodbye {instance}                      TTL 0 for the instance's records, stop answering
  *   silence {instance}                      stop answering, no goodbye (records then expire)
  *   host {name, address}                    answer A queries for another host name (a second responder)
- *   http {url}                              GET a URL, JSON body
+ *   http {url, body?}                       GET (or POST a JSON body to) a URL; status and body
  */
 import { createSocket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
@@ -109,8 +109,11 @@ for await (const line of createInterface({ input: process.stdin })) {
         out({ id: m.id, result: 'ok' });
         break;
       case 'http': {
-        const r = await fetch(String(m.url));
-        out({ id: m.id, result: { status: r.status, body: await r.json() } });
+        const r = await fetch(String(m.url), m.body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(m.body) });
+        const text = await r.text();
+        let body: unknown = text;
+        try { body = JSON.parse(text); } catch { /* not JSON */ }
+        out({ id: m.id, result: { status: r.status, body } });
         break;
       }
       default:
