@@ -2,6 +2,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMongoForTests, type MongoWireServer } from './support/mongo-server.ts';
 import { HOUR, atlasContents, makeReadings, openHarness, type Harness } from './support/upload-driver.ts';
+import { TestRedis } from './support/redis.ts';
 
 // One pass, re-runs, late readings, device_groups, lost acks, refusals and outages, through the
 // real driver against the wire-protocol server (or MONGODB_URI when set: fault tests skip then).
@@ -265,6 +266,60 @@ test('interrupted between the ack and the local delete: only the delete is finis
   const { rids } = await atlasContents(mongo.uri, db);
   assert.equal(rids.length, 31);
   assert.equal(new Set(rids).size, 31);
+}));
+
+test('a window that moved from Redis to SQLite between attempts is uploaded once (stale parts removed)', { skip: !!process.env.MONGODB_URI && 'needs the wire server' }, async () => {
+  const redis = await new TestRedis().start();
+  try {
+    await withHarness(async (h, db) => {
+      assert.equal(h.buffer.mode, 'redis');
+      const w = hourAgo(2);
+      await h.buffer.append(makeReadings(200, { start: w + 1000, stepMs: 1000, tag: 'mv', groups: 2 }));
+      assert.deepEqual((await h.buffer.listWindows()).map((x) => x.store), ['redis']);
+      // The first bulk write is applied but its ack lost: Atlas holds parts with redis `_id`s.
+      mongo.server!.faults.dropAfterWrite(1);
+      const first = await h.uploader.runOnce();
+      assert.equal(first.error?.kind, 'transient');
+      const partial = await atlasContents(mongo.uri, db);
+      assert.ok(partial.parts.length > 0 && partial.parts.every((p) => p.part_key.startsWith('redis:')));
+      // Meanwhile the buffer spills the window to SQLite (new positions, so new `_id`s).
+      await h.buffer.consolidate(w);
+      assert.deepEqual((await h.buffer.listWindows()).map((x) => x.store), ['sqlite']);
+      const second = await h.uploader.runOnce();
+      assert.equal(second.error, null);
+      assert.equal(second.windows[0].stale_parts_removed, partial.parts.length);
+      await h.uploader.runOnce();
+      const { parts, rids } = await atlasContents(mongo.uri, db);
+      assert.ok(parts.every((p) => p.part_key.startsWith('sqlite:')));
+      assert.equal(rids.length, 200);
+      assert.equal(new Set(rids).size, 200);
+    }, { redisUrl: redis.url, overrides: { 'upload.part_max_bytes': 8192 } });
+  } finally {
+    await redis.destroy();
+  }
+});
+
+test('stop() during a pass abandons it safely; the next start replays it to the same documents', { skip: !!process.env.MONGODB_URI && 'needs the wire server' }, () => withHarness(async (h, db) => {
+  const w = hourAgo(2);
+  await h.buffer.append(makeReadings(100, { start: w + 1000, tag: 's' }));
+  mongo.server!.faults.delayMs = 1500;
+  mongo.server!.faults.delayFilter = (name) => name === 'update';
+  const running = h.uploader.runOnce();
+  await new Promise((r) => setTimeout(r, 300));
+  await h.uploader.stop(100);
+  const report = await running;
+  assert.equal(report.ok, false);
+  assert.equal((await h.buffer.listWindows()).length, 1, 'nothing deleted');
+  mongo.server!.faults.reset();
+  const h2 = await h.reopen();
+  try {
+    assert.equal((await h2.uploader.runOnce()).error, null);
+    const { rids } = await atlasContents(mongo.uri, db);
+    assert.equal(rids.length, 100);
+    assert.equal(new Set(rids).size, 100);
+  } finally {
+    await h2.close();
+  }
 }));
 
 test('mongodb.uri unset: upload disabled with one warning, readings stay queued', async () => {
