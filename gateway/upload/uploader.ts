@@ -91,6 +91,7 @@ export class Uploader {
   private lastError: { at: string; kind: string; reason: string } | null = null;
   private queue = { windows: 0, bytes: 0, readings: 0, at: 0 };
   private refreshing: Promise<void> | null = null;
+  private readonly bugsSeen = new Set<string>();
 
   constructor(private readonly opts: UploaderOptions) {
     const { config } = opts;
@@ -260,7 +261,7 @@ export class Uploader {
       this.metrics.errors.inc({ kind: f.kind });
     };
     try {
-      if (!this.enabled || !this.manifest) return report;
+      if (!this.enabled || !this.manifest || this.stopping) return report;
       this.migrate();
       const holder = this.lock?.acquire() ?? null;
       if (holder !== null) {
@@ -337,7 +338,11 @@ export class Uploader {
       // A bug or an unexpected condition must not kill the schedule.
       const f = classify(err);
       fail(f);
-      this.log.error({ err }, 'upload pass failed unexpectedly');
+      // A bug would repeat every pass: its stack once, then the usual throttled line.
+      if (!this.bugsSeen.has(f.reason)) {
+        this.bugsSeen.add(f.reason);
+        this.log.error({ err }, 'upload pass failed unexpectedly');
+      } else this.failures.failed('upload pass failed unexpectedly', f);
       return report;
     } finally {
       report.finished_at = new Date(this.now()).toISOString();
