@@ -99,6 +99,8 @@ test('batch size, metric count, nesting depth, names and string length are bound
   rejects({ device_id: 'd', group_id: 'g', a: { b: { c: { d: 1 } } } }, 'too_deep', 'a.b.c');
   assert.equal(toReadings({ device_id: 'd', group_id: 'g', a: { b: { c: 1 } } }, ctx).length, 1, 'two levels of nesting are fine');
   rejects({ device_id: 'd', group_id: 'g', $where: 1 }, 'invalid_field_name', '$where');
+  rejects({ device_id: 'd', group_id: 'g', _rid: 'x' }, 'reserved_field', '_rid');
+  rejects([{ device_id: 'd', group_id: 'g' }, { device_id: 'd', group_id: 'g', _t: 1 }], 'reserved_field', '[1]._t');
   rejects({ device_id: 'd', group_id: 'g', 'a.b': 1 }, 'invalid_field_name', 'a.b');
   rejects({ device_id: 'd', group_id: 'g', nested: { $set: 1 } }, 'invalid_field_name', 'nested.$set');
   rejects(JSON.parse('{"device_id":"d","group_id":"g","__proto__":{"x":1}}'), 'invalid_field_name', '__proto__');

@@ -23,6 +23,8 @@ const ID_HINT = 'must be 1-64 characters of A-Z a-z 0-9 . _ : -';
 const ENVELOPE = new Set(['device_id', 'group_id', 'device_type', 'seq', 'boot_id', 'ts']);
 /** The gateway sets these, as the original API did; a device's own values are replaced. */
 const GATEWAY_FIELDS = new Set(['timestamp', 'status']);
+/** Names the uploader adds to each reading in Atlas (`_rid` reading id, `_t` time as a Date) and MongoDB's `_id`. */
+const RESERVED = new Set(['_id', '_rid', '_t']);
 /** Keys that would be dangerous in a MongoDB document or a JS object. */
 const FORBIDDEN_KEY = /^\$|\.|^__proto__$|^constructor$|^prototype$/;
 
@@ -86,6 +88,7 @@ export function toReading(item: unknown, prefix: string, ctx: IntakeContext): Re
     const value = item[key];
     if (GATEWAY_FIELDS.has(key)) continue;
     if (!ENVELOPE.has(key)) {
+      if (RESERVED.has(key)) throw badField(join(prefix, key), 'is reserved for the gateway; rename the metric', 'reserved_field');
       checkKey(key, prefix);
       if (++metrics > ctx.limits.max_metrics) {
         throw new GatewayError('too_many_metrics', `${prefix || 'reading'}: at most ${ctx.limits.max_metrics} metrics per reading`, 400, prefix || undefined);

@@ -27,7 +27,7 @@ async function refresh() {
     document.getElementById('summary').innerHTML =
       '<span>store: <b>' + esc(s.store.mode) + '</b></span><span>readings/min: <b>' + esc(s.traffic.readings_last_minute) + '</b></span>' +
       '<span>upload: <b>' + (up.enabled ? esc(up.last_success || 'not yet') : 'disabled') + '</b></span>' +
-      (up.last_error ? '<span class="offline">last upload error: ' + esc(up.last_error) + '</span>' : '');
+      (up.last_error ? '<span class="offline">last upload error: ' + esc(up.last_error.reason || up.last_error) + '</span>' : '');
     document.getElementById('devices').innerHTML = (d.devices || []).map((x) =>
       '<tr><td>' + esc(x.device_id) + '</td><td>' + esc(x.group_id) + '</td><td class="' + esc(x.state) + '">' + esc(x.state || '') +
       '</td><td>' + esc(x.last_reading) + '</td><td>' + esc(x.readings_last_minute ?? '') + '</td><td>' + esc((x.addresses || []).join(' ')) +
