@@ -128,8 +128,10 @@ export class Gateway {
       await this.buffer.close();
       this.systemd.stop();
     })();
-    const outcome = await Promise.race([work.then(() => 'done' as const), timer]);
+    // A step that fails must not keep the process alive: what was acknowledged is already durable.
+    const outcome = await Promise.race([work.then(() => 'done' as const, (err: Error) => err), timer]);
     if (outcome === 'timeout') this.log.warn({ timeout_ms: timeoutMs }, 'shutdown drain timed out; exiting anyway');
+    else if (outcome instanceof Error) this.log.error({ err: outcome.message }, 'shutdown step failed; exiting anyway');
     else this.log.info('stopped cleanly');
     this.resolveStopped();
   }
