@@ -2,7 +2,9 @@
  * Turning a run into the product's published numbers: the goals of issue 8 checked against the
  * measured figures, a console table, and the generated results section of BENCHMARKS.md.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { validateResults } from './lib/schema.ts';
 import type { BenchResults, Goal, ScenarioResult } from './lib/schema.ts';
 
 const find = (r: BenchResults, id: string): ScenarioResult | undefined => r.scenarios.find((s) => s.id === id);
@@ -24,7 +26,8 @@ export function computeGoals(r: BenchResults): Goal[] {
     goal('ws_sqlite_vs_http', 'WebSocket (per-message acks) ≥ 5× HTTP single, SQLite mode', ratio(rps('ws-sqlite'), rps('http-sqlite')), '>=', 5),
   ];
   for (const s of r.scenarios.filter((x) => x.server !== 'baseline')) {
-    goals.push(goal(`p99_${s.id}`, `p99 at half the max rate < 10 ms: ${s.id}`, s.half_rate.p99_ms, '<', 10, 'ms'));
+    const base = find(r, `${s.load}-baseline`);
+    goals.push(goal(`p99_${s.id}`, `p99 at half the max rate < 10 ms: ${s.id}${base ? ` (baseline in the same run: ${fmt(base.half_rate.p99_ms, 1)} ms)` : ''}`, s.half_rate.p99_ms, '<', 10, 'ms'));
   }
   for (const srv of r.servers.filter((x) => x.name !== 'baseline')) {
     goals.push(goal(`rss_idle_${srv.name}`, `RSS idle < 90 MB: gateway, ${srv.name} mode`, srv.rss_idle_mb, '<', 90, 'MB'));
@@ -59,11 +62,19 @@ export function consoleReport(r: BenchResults): string {
   const widths = HEAD.map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   const line = (row: string[]): string => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   const out = [line(HEAD), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line), ''];
-  for (const s of r.servers) out.push(`${s.name.padEnd(9)} RSS idle ${fmt(s.rss_idle_mb, 1)} MB, peak ${fmt(s.rss_peak_mb, 1)} MB${s.redis_rss_idle_mb !== null ? `, redis-server idle ${fmt(s.redis_rss_idle_mb, 1)} MB` : ''}`);
+  for (const s of r.servers) out.push(`${s.name.padEnd(9)} RSS idle ${fmt(s.rss_idle_mb, 1)} MB, peak ${fmt(s.rss_peak_mb, 1)} MB${s.redis_rss_idle_mb !== null ? `, redis-server idle ${fmt(s.redis_rss_idle_mb, 1)} MB` : ''}${s.failovers_to_sqlite ? `, FAILED OVER to SQLite ${s.failovers_to_sqlite}×` : ''}`);
+  if (r.loader) out.push(loaderLine(r));
   if (r.upload) out.push('', ...uploadLines(r).map((l) => l.replace(/\*\*/g, '')));
   out.push('', 'goals:');
   for (const g of r.goals) out.push(`  ${g.met === null ? ' n/a' : g.met ? ' met' : 'MISS'}  ${g.text}: ${fmt(g.value, g.unit === '×' ? 2 : g.unit === 'readings/s' ? 0 : 1)} ${g.unit}`);
   return out.join('\n');
+}
+
+function loaderLine(r: BenchResults): string {
+  const l = r.loader!;
+  return l.error
+    ? `loader cost not measured: ${l.error}`
+    : `idle RSS: plain node ${fmt(l.plain_node_idle_mb, 1)} MB, node + tsx ${fmt(l.tsx_node_idle_mb, 1)} MB, the gateway (SQLite mode) bundled with esbuild and run by plain node ${fmt(l.gateway_compiled_idle_mb, 1)} MB`;
 }
 
 function uploadLines(r: BenchResults): string[] {
@@ -77,11 +88,37 @@ function uploadLines(r: BenchResults): string[] {
   return lines;
 }
 
+/**
+ * The results section from the newest run with intake scenarios and the newest run with an upload
+ * (they may be the same run): a full run takes longer than the shared machines should be loaded
+ * at a stretch, so `--only http,batch,ws` and `--only upload` can be run separately. Every ratio
+ * is still within one run.
+ */
+export function markdownFromDir(dir: string, root: string): string {
+  const runs = readdirSync(dir).filter((f) => /^\d{4}-.*\.json$/.test(f)).sort().reverse()
+    .map((f) => ({ file: join(dir, f), doc: JSON.parse(readFileSync(join(dir, f), 'utf8')) as BenchResults }))
+    .filter((x) => validateResults(x.doc).length === 0 && !x.doc.options.gateway_patch); // experiments are not the published figures
+  const intake = runs.find((x) => x.doc.scenarios.length > 0);
+  const upload = runs.find((x) => x.doc.upload !== null);
+  const parts: string[] = [];
+  if (intake) parts.push(markdownResults({ ...intake.doc, upload: null, goals: intake.doc.goals.filter((g) => !g.id.startsWith('rss_upload') && g.id !== 'upload_vs_insertmany') }, relative(root, intake.file)));
+  if (upload && upload !== intake) {
+    parts.push(`### Upload\n\nRun of ${upload.doc.started_at} (commit ${upload.doc.git.commit?.slice(0, 10) ?? 'unknown'}${upload.doc.git.dirty ? ', uncommitted changes' : ''}), load average ${upload.doc.host.loadavg_start.map((l) => l.toFixed(1)).join('/')} at the start. Raw data: \`${relative(root, upload.file)}\`.\n`);
+    parts.push(...uploadLines(upload.doc), '');
+    const g = upload.doc.goals.filter((x) => x.id === 'rss_upload' || x.id === 'upload_vs_insertmany');
+    parts.push(`| goal | measured | met |\n|---|---:|---:|\n${g.map((x) => `| ${x.text} | ${fmt(x.value, x.unit === '×' ? 2 : 1)} ${x.unit} | ${x.met === null ? 'not measured' : x.met ? 'yes' : '**no**'} |`).join('\n')}`);
+  } else if (upload && intake && upload === intake) {
+    parts[0] = markdownResults(intake.doc, relative(root, intake.file));
+  }
+  return parts.join('\n\n');
+}
+
 export function markdownResults(r: BenchResults, file: string): string {
   const table = (head: string[], rows: string[][]): string[] => [
     `| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`),
   ];
   const o = r.options;
+  if (r.scenarios.length === 0) return r.upload ? [...uploadLines(r), ''].join('\n') : '';
   const out = [
     `Run of ${r.started_at} (commit ${r.git.commit?.slice(0, 10) ?? 'unknown'}${r.git.dirty ? ', uncommitted changes' : ''}), ${r.host.cpus} × ${r.host.cpu_model}, Node ${r.host.node}; ` +
       `load average ${r.host.loadavg_start.map((l) => l.toFixed(1)).join('/')} at the start (the machine is shared: read the ratios, not the absolute figures). ` +
@@ -89,12 +126,37 @@ export function markdownResults(r: BenchResults, file: string): string {
     '',
     ...table(HEAD, scenarioRows(r)),
     '',
-    ...table(['process', 'RSS idle MB', 'RSS peak MB', 'RSS after the load MB', 'redis-server idle MB'], r.servers.map((s) => [s.name, fmt(s.rss_idle_mb, 1), fmt(s.rss_peak_mb, 1), fmt(s.rss_after_mb, 1), fmt(s.redis_rss_idle_mb, 1)])),
+    ...table(['process', 'RSS idle MB', 'RSS peak MB', 'RSS after the load MB', 'redis-server idle MB', 'failovers to SQLite'], r.servers.map((s) => [s.name, fmt(s.rss_idle_mb, 1), fmt(s.rss_peak_mb, 1), fmt(s.rss_after_mb, 1), fmt(s.redis_rss_idle_mb, 1), fmt(s.failovers_to_sqlite)])),
     '',
   ];
+  if (r.loader) out.push(`${loaderLine(r)} (the gateway figures above run through tsx, as bin/iotgw.js does).`, '');
   if (r.upload) out.push(...uploadLines(r), '');
+  out.push(...piEstimate(r, table), '');
   out.push(...table(['goal', 'measured', 'met'], r.goals.map((g) => [g.text, `${fmt(g.value, g.unit === '×' ? 2 : g.unit === 'readings/s' ? 0 : 1)} ${g.unit}`, g.met === null ? 'not measured' : g.met ? 'yes' : '**no**'])));
   return out.join('\n');
+}
+
+/** Pi 4 core ≈ 1/PI_FACTOR of a core here; see BENCHMARKS.md, "Raspberry Pi 4". */
+export const PI_FACTOR = 4;
+const SITE_READINGS_PER_S = 300;
+
+function piEstimate(r: BenchResults, table: (h: string[], rows: string[][]) => string[]): string[] {
+  const rows = r.scenarios.filter((s) => s.server !== 'baseline').map((s) => {
+    const pi = s.cpu_s_per_100k * PI_FACTOR;
+    const redisPi = (s.redis?.cpu_s_per_100k ?? 0) * PI_FACTOR;
+    return [
+      s.id, fmt(s.cpu_s_per_100k, 2) + (s.redis ? ` + ${fmt(s.redis.cpu_s_per_100k, 2)}` : ''),
+      fmt(pi, 1) + (s.redis ? ` + ${fmt(redisPi, 1)}` : ''),
+      pi > 0 ? fmt(100_000 / pi) : '–',
+      pi > 0 ? `${fmt((SITE_READINGS_PER_S * (pi + redisPi) * 100) / 100_000, 1)} %` : '–',
+    ];
+  });
+  if (rows.length === 0) return [];
+  return [
+    `Raspberry Pi 4 estimate, derived from the CPU figures above (not measured on a Pi): one Cortex-A72 core at 1.5 GHz taken as 1/${PI_FACTOR} of one core here (see "Raspberry Pi 4" above for the assumption). The gateway is one Node thread, so one Pi core bounds its intake; redis-server runs on another core.`,
+    '',
+    ...table(['scenario', 'CPU s/100k here (gateway + redis-server)', `on a Pi 4 (×${PI_FACTOR})`, 'readings/s one Pi core sustains', `Pi CPU for a ${SITE_READINGS_PER_S}-device site (1 reading/s each), % of one core`], rows),
+  ];
 }
 
 export const RESULTS_START = '<!-- bench:results:start (generated by `npm run bench`; edit outside these markers) -->';

@@ -21,15 +21,16 @@ import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { join, dirname, relative, resolve } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { httpLoad, wsLoad, round, type LoadResult } from './load.ts';
 import { batchBodies, singleBodies, FLEET_DEVICES } from './lib/payload.ts';
 import { clockTick, CpuMeter, MB, rssBytes, RssSampler } from './lib/proc.ts';
 import { SCHEMA, validateResults, type BenchResults, type LoadKind, type ScenarioResult, type ServerResult } from './lib/schema.ts';
 import { startBaseline, startGateway, type RunningServer, type ServerName } from './servers.ts';
-import { computeGoals, consoleReport, markdownResults, updateBenchmarksMd } from './report.ts';
+import { computeGoals, consoleReport, markdownFromDir, updateBenchmarksMd } from './report.ts';
 import { runUploadBench } from './upload.ts';
+import { measureLoaderCost } from './lib/loader-cost.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOADS: LoadKind[] = ['http', 'batch', 'ws'];
@@ -52,11 +53,12 @@ function parse() {
       'upload-readings': { type: 'string', default: String(300 * 3600) },
       'upload-devices': { type: 'string', default: '300' },
       'cpu-prof': { type: 'string', default: '' },
+      'gateway-patch': { type: 'string', default: '' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--duration S] [--connections N] [--ws-window N] [--rounds N] [--only http,batch,ws,redis,sqlite,baseline,upload,<load>-<server>] [--out DIR] [--no-markdown] [--upload-readings N] [--upload-devices N] [--cpu-prof DIR]\n');
+    process.stdout.write('usage: npm run bench -- [--duration S] [--connections N] [--ws-window N] [--rounds N] [--only http,batch,ws,redis,sqlite,baseline,upload,<load>-<server>] [--out DIR] [--no-markdown] [--upload-readings N] [--upload-devices N] [--cpu-prof DIR] [--gateway-patch autopipeline (experiment)]\n');
     process.exit(0);
   }
   const duration = Number(values.duration);
@@ -76,7 +78,7 @@ function parse() {
   return {
     duration, connections, wsWindow, rounds, tokens, selected,
     warmup: Math.min(2, duration / 2),
-    out: values.out, markdown: !values['no-markdown'], cpuProfDir: values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined,
+    out: values.out, markdown: !values['no-markdown'], cpuProfDir: values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined, patch: values['gateway-patch'] || undefined,
     uploadReadings: Number(values['upload-readings']), uploadDevices: Number(values['upload-devices']),
   };
 }
@@ -206,8 +208,8 @@ async function main(): Promise<void> {
     started_at: startedAt.toISOString(), finished_at: '',
     git: git(),
     host: { cpus: cpus().length, cpu_model: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, clk_tck: clockTick(), loadavg_start: loadavg().map((l) => round(l, 2)), loadavg_end: [] },
-    options: { duration_s: o.duration, rounds: o.rounds, warmup_s: o.warmup, connections: o.connections, ws_window: o.wsWindow, batch_size: BATCH, devices: FLEET_DEVICES, only: o.tokens },
-    servers: [], scenarios: [], upload: null, goals: [],
+    options: { duration_s: o.duration, rounds: o.rounds, warmup_s: o.warmup, connections: o.connections, ws_window: o.wsWindow, batch_size: BATCH, devices: FLEET_DEVICES, only: o.tokens, gateway_patch: o.patch ?? null },
+    servers: [], scenarios: [], upload: null, loader: null, goals: [],
   };
   log(`scenarios: ${[...o.selected].join(', ')}`);
 
@@ -220,7 +222,7 @@ async function main(): Promise<void> {
   try {
     for (const name of needed) {
       log(`starting ${name}`);
-      const srv = name === 'baseline' ? await startBaseline() : await startGateway(name, { wsInFlight: Math.max(64, o.wsWindow * 4), cpuProfDir: o.cpuProfDir });
+      const srv = name === 'baseline' ? await startBaseline() : await startGateway(name, { wsInFlight: Math.max(64, o.wsWindow * 4), cpuProfDir: o.cpuProfDir, patch: o.patch });
       running.set(name, srv);
     }
     await sleep(1500); // let start-up garbage settle before reading idle RSS
@@ -228,6 +230,7 @@ async function main(): Promise<void> {
       idle.set(srv.name, {
         name: srv.name, rss_idle_mb: round((rssBytes(srv.pid) ?? 0) / MB, 1), rss_peak_mb: 0, rss_after_mb: 0,
         redis_rss_idle_mb: srv.redisPid ? round((rssBytes(srv.redisPid) ?? 0) / MB, 1) : null,
+        failovers_to_sqlite: null,
       });
     }
     // Interleaved by load (baseline, redis, sqlite for http, then batch, then ws) so drifting
@@ -245,12 +248,17 @@ async function main(): Promise<void> {
       const r = idle.get(srv.name)!;
       r.rss_peak_mb = Math.max(peaks.get(srv.name) ?? 0, r.rss_idle_mb);
       r.rss_after_mb = round((rssBytes(srv.pid) ?? 0) / MB, 1);
+      r.failovers_to_sqlite = await srv.failovers().catch(() => null);
       results.servers.push(r);
     }
   } finally {
     await stopAll();
   }
   addRatios(results.scenarios);
+  if (needed.some((n) => n !== 'baseline')) {
+    log('loader cost: idle RSS of plain node, node + tsx, and the gateway bundled with esbuild');
+    results.loader = await measureLoaderCost(root);
+  }
 
   if (o.selected.has('upload')) {
     log(`upload: ${o.uploadReadings} readings from ${o.uploadDevices} devices`);
@@ -271,7 +279,7 @@ async function main(): Promise<void> {
   writeFileSync(join(o.out, 'latest.json'), json);
   process.stdout.write(`${consoleReport(results)}\n\nresults: ${file}\n`);
   if (o.markdown) {
-    updateBenchmarksMd(join(root, 'BENCHMARKS.md'), markdownResults(results, relative(root, file)));
+    updateBenchmarksMd(join(root, 'BENCHMARKS.md'), markdownFromDir(o.out, root));
     process.stdout.write('BENCHMARKS.md results section regenerated\n');
   }
 }

@@ -21,6 +21,8 @@ export interface RunningServer {
   redisPid: number | null;
   httpUrl: string;
   wsUrl: string;
+  /** Failovers from Redis to SQLite so far (`iotgw_store_failovers_total{to="sqlite"}`); null for the baseline. */
+  failovers(): Promise<number | null>;
   stop(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export async function startBaseline(): Promise<RunningServer> {
   return {
     name: 'baseline', pid: proc.pid!, redisPid: null,
     httpUrl: `http://127.0.0.1:${port}/telemetry`, wsUrl: `ws://127.0.0.1:${port}/ws`,
+    failovers: async () => null,
     stop: () => stopChild(proc),
   };
 }
@@ -72,7 +75,23 @@ export async function startBaseline(): Promise<RunningServer> {
  * the per-device rate limit off (the fleet here is 300 simulated boards sending as fast as they
  * can) and a WebSocket in-flight window larger than the load client's.
  */
-export async function startGateway(mode: 'redis' | 'sqlite', opts: { wsInFlight: number; cpuProfDir?: string }): Promise<RunningServer> {
+/** NODE_OPTIONS --import of the bench's preloads: the CPU profiler and experiment patches. */
+function preloads(mode: string, opts: { cpuProfDir?: string; patch?: string }): Record<string, string> {
+  const imports: string[] = [];
+  const env: Record<string, string> = {};
+  if (opts.cpuProfDir) {
+    imports.push(join(root, 'bench/lib/cpu-prof-preload.mjs'));
+    Object.assign(env, { IOTGW_BENCH_CPU_PROF_DIR: opts.cpuProfDir, IOTGW_BENCH_CPU_PROF_NAME: `gateway-${mode}` });
+  }
+  if (opts.patch) {
+    imports.push(join(root, 'bench/lib/patch-preload.mjs'));
+    env.IOTGW_BENCH_PATCH = opts.patch;
+  }
+  if (imports.length) env.NODE_OPTIONS = [process.env.NODE_OPTIONS ?? '', ...imports.map((i) => `--import=${i}`)].join(' ').trim();
+  return env;
+}
+
+export async function startGateway(mode: 'redis' | 'sqlite', opts: { wsInFlight: number; cpuProfDir?: string; patch?: string }): Promise<RunningServer> {
   const dir = tempDir(`iotgw-bench-${mode}-`);
   let redis: TestRedis | null = null;
   if (mode === 'redis') redis = await new TestRedis({ appendonly: true }).start();
@@ -85,7 +104,7 @@ export async function startGateway(mode: 'redis' | 'sqlite', opts: { wsInFlight:
     `    max_in_flight: ${opts.wsInFlight}`,
     '',
   ].join('\n'));
-  const gw = new GatewayProcess({ dataDir: join(dir.path, 'data'), redisUrl: redis?.url ?? 'none', env: { IOTGW_CONFIG: configFile, IOTGW_LOG_LEVEL: 'info', ...(opts.cpuProfDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${join(root, 'bench/lib/cpu-prof-preload.mjs')}`.trim(), IOTGW_BENCH_CPU_PROF_DIR: opts.cpuProfDir, IOTGW_BENCH_CPU_PROF_NAME: `gateway-${mode}` } : {}) } });
+  const gw = new GatewayProcess({ dataDir: join(dir.path, 'data'), redisUrl: redis?.url ?? 'none', env: { IOTGW_CONFIG: configFile, IOTGW_LOG_LEVEL: 'info', ...preloads(mode, opts) } });
   try {
     await gw.start();
     await waitFor(async () => (await gw.get('/healthz')).status === 200, 15_000, 'gateway /healthz');
@@ -100,6 +119,11 @@ export async function startGateway(mode: 'redis' | 'sqlite', opts: { wsInFlight:
   return {
     name: mode, pid: gw.pid!, redisPid: redis?.pid ?? null,
     httpUrl: `${gw.url}/telemetry`, wsUrl: `ws://127.0.0.1:${gw.port}/ws`,
+    failovers: async () => {
+      const res = await gw.get('/metrics');
+      const m = /^iotgw_store_failovers_total\{to="sqlite"\} (\d+)/m.exec(String(res.body));
+      return m ? Number(m[1]) : 0;
+    },
     stop: async () => {
       await gw.stop();
       await redis?.destroy();

@@ -24,7 +24,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 interface ChildRun { code: number | null; stdout: string; stderr: string; seconds: number; cpu: number; rssPeak: number; serverCpu: number }
 
-async function timedChild(args: string[], env: Record<string, string>, serverPid: number): Promise<ChildRun> {
+export async function timedChild(args: string[], env: Record<string, string>, serverPid: number): Promise<ChildRun> {
   const server0 = cpuSeconds(serverPid) ?? 0;
   const t0 = performance.now();
   const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -46,7 +46,7 @@ async function timedChild(args: string[], env: Record<string, string>, serverPid
   return { code, stdout, stderr, seconds: (performance.now() - t0) / 1000, cpu, rssPeak, serverCpu: (cpuSeconds(serverPid) ?? 0) - server0 };
 }
 
-async function prefill(path: string, total: number, devices: number, window: number): Promise<void> {
+export async function prefill(path: string, total: number, devices: number, window: number): Promise<void> {
   const store = new SqliteStore({ path, synchronous: 'normal' });
   await store.open();
   for (const chunk of readingChunks(total, devices, window, 20_000)) store.writeNow([chunk]);
@@ -84,6 +84,8 @@ export async function runUploadBench(o: { readings: number; devices: number; log
       o.log('upload: iotgw upload --now');
       const run = await timedChild(['gateway/main.ts', 'upload', '--now'], {
         IOTGW_CONFIG: '', IOTGW_DATA_DIR: dataDir, IOTGW_REDIS_URL: 'none', IOTGW_MONGODB_URI: uri, IOTGW_DISCOVERY: 'off', IOTGW_LOG_LEVEL: 'warn',
+        // For experiments (e.g. --max-old-space-size=128): node options for the uploader only.
+        ...(process.env.IOTGW_BENCH_UPLOAD_NODE_OPTIONS ? { NODE_OPTIONS: process.env.IOTGW_BENCH_UPLOAD_NODE_OPTIONS } : {}),
       }, server.pid!);
       const m = /^uploaded (\d+) readings in (\d+) parts/m.exec(run.stdout);
       if (run.code !== 0 || !m) throw new Error(`iotgw upload --now failed (exit ${run.code}): ${(run.stdout + run.stderr).slice(-2000)}`);

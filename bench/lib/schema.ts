@@ -37,6 +37,8 @@ export interface ServerResult {
   rss_peak_mb: number;
   rss_after_mb: number;
   redis_rss_idle_mb: number | null;
+  /** Redis mode: times intake failed over to SQLite during the run (a slow Redis write); else null or 0. */
+  failovers_to_sqlite: number | null;
 }
 
 export interface UploadSide {
@@ -78,10 +80,12 @@ export interface BenchResults {
   finished_at: string;
   git: { commit: string | null; dirty: boolean | null };
   host: { cpus: number; cpu_model: string; node: string; clk_tck: number; loadavg_start: number[]; loadavg_end: number[] };
-  options: { duration_s: number; rounds: number; warmup_s: number; connections: number; ws_window: number; batch_size: number; devices: number; only: string[] };
+  options: { duration_s: number; rounds: number; warmup_s: number; connections: number; ws_window: number; batch_size: number; devices: number; only: string[]; /** An experiment's preloaded patch of the gateway (bench/lib/patch-preload.mjs), else null. */ gateway_patch: string | null };
   servers: ServerResult[];
   scenarios: ScenarioResult[];
   upload: UploadResult | null;
+  /** Idle RSS of plain node, of node with tsx, and of the gateway compiled (bench/lib/loader-cost.ts); null when no gateway ran. */
+  loader: { plain_node_idle_mb: number | null; tsx_node_idle_mb: number | null; gateway_compiled_idle_mb: number | null; error: string | null } | null;
   goals: Goal[];
 }
 
@@ -110,8 +114,8 @@ const results = obj({
   schema: oneOf(SCHEMA), started_at: str, finished_at: str,
   git: obj({ commit: nullable(str), dirty: nullable(bool) }),
   host: obj({ cpus: num, cpu_model: str, node: str, clk_tck: num, loadavg_start: arr(num), loadavg_end: arr(num) }),
-  options: obj({ duration_s: num, rounds: num, warmup_s: num, connections: num, ws_window: num, batch_size: num, devices: num, only: arr(str) }),
-  servers: arr(obj({ name: oneOf('baseline', 'redis', 'sqlite'), rss_idle_mb: num, rss_peak_mb: num, rss_after_mb: num, redis_rss_idle_mb: nullable(num) })),
+  options: obj({ duration_s: num, rounds: num, warmup_s: num, connections: num, ws_window: num, batch_size: num, devices: num, only: arr(str), gateway_patch: nullable(str) }),
+  servers: arr(obj({ name: oneOf('baseline', 'redis', 'sqlite'), rss_idle_mb: num, rss_peak_mb: num, rss_after_mb: num, redis_rss_idle_mb: nullable(num), failovers_to_sqlite: nullable(num) })),
   scenarios: arr(obj({
     id: str, load: oneOf('http', 'batch', 'ws'), server: oneOf('baseline', 'redis', 'sqlite'), readings_per_request: num, connections: num,
     max: load, half_rate: load, cpu_s: num, cpu_s_per_100k: num, rss_peak_mb: num,
@@ -121,6 +125,7 @@ const results = obj({
   upload: nullable(obj({
     readings: num, devices: num, store: oneOf('sqlite', 'redis'), method: str, gateway: nullable(side), baseline: side, ratio: nullable(num), error: nullable(str),
   })),
+  loader: nullable(obj({ plain_node_idle_mb: nullable(num), tsx_node_idle_mb: nullable(num), gateway_compiled_idle_mb: nullable(num), error: nullable(str) })),
   goals: arr(obj({ id: str, text: str, value: nullable(num), threshold: num, op: oneOf('>=', '<'), unit: str, met: nullable(bool) })),
 });
 
