@@ -153,3 +153,30 @@ describe('Buffer failover', () => {
     await buffer.ping();
   });
 });
+
+describe('a Redis write that timed out but applied anyway', () => {
+  test('is not uploaded twice: its SQLite copy counts, and Redis skips its own once it is back', async () => {
+    const { buffer, redis, logs } = await rig();
+    const first = reading('dev-a');
+    assert.equal((await buffer.append([first])).store, 'redis');
+    // Paused, Redis keeps the next write in its socket: we time out and fail over, and it applies
+    // the write when it resumes, with no one waiting for the answer.
+    redis.pause();
+    const batch = [reading('dev-a'), reading('dev-b'), reading('dev-c')];
+    assert.equal((await buffer.append(batch)).store, 'sqlite');
+    // While Redis is away, that window's SQLite copy is uploaded and deleted.
+    assert.equal(await buffer.stores.sqlite.dropWindow(first.window), batch.length);
+    redis.resume();
+    await waitFor(() => buffer.mode === 'redis', 15000, 'intake back on Redis');
+    // The write did reach Redis (the case under test really happened) ...
+    for (const r of batch) assert.equal(await redis.command('SISMEMBER', `iotgw:ids:${r.window}`, r.id), ':1', `${r.id} applied in Redis`);
+    // ... yet only the reading Redis acknowledged is there to upload.
+    assert.deepEqual(await ids(buffer.store('redis'), first.window), [first.id]);
+    assert.ok(logs.some((l) => /did not acknowledge/.test(l.msg)), 'logged once');
+    // A later retry of one of them is still recognised as a duplicate in Redis.
+    assert.equal((await buffer.append([batch[0]])).duplicates, 1);
+    // And deleting the window cleans the dead set with it.
+    await buffer.stores.redis!.dropWindow(first.window);
+    assert.equal(await redis.command('EXISTS', `iotgw:dead:${first.window}`), ':0');
+  });
+});

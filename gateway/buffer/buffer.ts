@@ -5,6 +5,7 @@ import type { Reading, ReadingDoc } from '../reading.ts';
 import type { DeviceQuery, ReadingStore, StoreKind } from './store.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import { RedisStore } from './redis-store.ts';
+import { InDoubtLedger } from './in-doubt.ts';
 import { ReentrantMutex } from './mutex.ts';
 import { consolidateWindow, type ConsolidateResult } from './consolidate.ts';
 import { runMaintenance, updateGauges, type MaintenanceReport, type RetentionContext, type StoredWindow } from './retention.ts';
@@ -63,6 +64,7 @@ export class Buffer {
   private maintenanceTimer: NodeJS.Timeout | null = null;
   private maintenanceRun: Promise<unknown> | null = null;
   private readonly lock = new ReentrantMutex();
+  private readonly inDoubt: InDoubtLedger;
   private readonly now: () => number;
   private opened = false;
 
@@ -71,6 +73,7 @@ export class Buffer {
     this.windowMs = config.window_seconds * 1000;
     this.now = deps.now ?? Date.now;
     this.sqlite = new SqliteStore({ path: config.sqlite.path, groupCommitMs: config.sqlite.group_commit_ms, synchronous: config.sqlite.synchronous, log, metrics });
+    this.inDoubt = new InDoubtLedger(this.sqlite);
     if (config.redis.url !== 'none') {
       this.redis = new RedisStore({ url: config.redis.url, keyPrefix: config.redis.key_prefix, writeTimeoutMs: config.redis.write_timeout_ms, sink: this.sqlite, log, metrics });
     }
@@ -102,6 +105,7 @@ export class Buffer {
   async open(): Promise<void> {
     const { config, log } = this.deps;
     await this.sqlite.open();
+    this.inDoubt.open();
     this.opened = true;
     if (!this.redis) {
       log.warn({ sqlite: this.sqlite.path }, 'Redis is not configured (redis.url: none): buffering in SQLite only');
@@ -109,6 +113,7 @@ export class Buffer {
       try {
         await this.redis.open();
         await this.redis.ping();
+        await this.reconcileInDoubt();
         this.current = 'redis';
         log.info({ redis: maskUrl(config.redis.url) }, 'buffering in Redis, SQLite as fallback');
         await this.checkPersistence();
@@ -159,6 +164,9 @@ export class Buffer {
         return { stored, duplicates: readings.length - stored, store: 'redis' };
       } catch (err) {
         this.markRedisDown(err);
+        const stored = await this.sqlite.append(readings);
+        this.inDoubt.record(readings); // Redis may have applied the write anyway: see in-doubt.ts
+        return { stored, duplicates: readings.length - stored, store: 'sqlite' };
       }
     }
     const stored = await this.sqlite.append(readings);
@@ -195,6 +203,7 @@ export class Buffer {
     try {
       await this.redis.ping();
       if (this.current === 'sqlite' && ++this.goodProbes >= PROBES_TO_RECOVER) {
+        await this.reconcileInDoubt();
         this.current = 'redis';
         this.goodProbes = 0;
         this.deps.metrics.storeFailovers.inc({ to: 'redis' });
@@ -207,6 +216,13 @@ export class Buffer {
     } finally {
       this.probing = false;
     }
+  }
+
+  /** Before Redis is read or written again: its copies of failed-over readings are marked dead (in-doubt.ts). */
+  private async reconcileInDoubt(): Promise<void> {
+    if (!this.redis || this.inDoubt.size === 0) return;
+    const marked = await this.exclusive(() => this.inDoubt.reconcile(this.redis!));
+    if (marked > 0) this.deps.log.info({ readings: marked }, 'Redis had applied writes it did not acknowledge; its copies are skipped, the SQLite copies count');
   }
 
   private persistenceChecked = false;

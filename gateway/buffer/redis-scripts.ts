@@ -12,6 +12,8 @@
  *   <p>latest         hash device_id -> Reading JSON of the device's newest reading (`.doc` is the API document)
  *   <p>latest_at      hash device_id -> that reading's received_at (epoch ms), so newer wins
  *   <p>health         string written by the health probe (expires)
+ *   <p>dead:<window>  set of reading ids whose stream entry must be skipped: a write that timed out
+ *                     but applied anyway, while the same readings went to SQLite (see in-doubt.ts)
  */
 
 /** ARGV: prefix, then per reading: window, id, device_id, received_at, reading JSON. Returns the count of new readings. */
@@ -62,7 +64,7 @@ if minid ~= '' and len > 0 then
 end
 local remaining = len - deleted
 if remaining <= 0 then
-  redis.call('UNLINK', s, p .. 'ids:' .. w)
+  redis.call('UNLINK', s, p .. 'ids:' .. w, p .. 'dead:' .. w)
   redis.call('ZREM', p .. 'windows', w)
   redis.call('HDEL', p .. 'wbytes', w)
   done = 1
@@ -80,3 +82,19 @@ export function nextStreamId(pos: string): string {
   const seq = BigInt(m[2]);
   return seq >= 18446744073709551615n ? `${BigInt(m[1]) + 1n}-0` : `${m[1]}-${seq + 1n}`;
 }
+
+/**
+ * ARGV: prefix, window, then reading ids. Marks as dead the ids this window's stream holds (the
+ * SQLite copy is the one to keep); returns how many were marked. Ids Redis never stored are left
+ * alone, so a dead set only ever names real entries.
+ */
+export const MARK_DEAD_LUA = `
+local p, w = ARGV[1], ARGV[2]
+local n = 0
+for i = 3, #ARGV do
+  if redis.call('SISMEMBER', p .. 'ids:' .. w, ARGV[i]) == 1 then
+    n = n + redis.call('SADD', p .. 'dead:' .. w, ARGV[i])
+  end
+end
+return n
+`;

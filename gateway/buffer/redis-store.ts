@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
 import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
 import { parseReading, type DeviceEntry, type LatestEntry } from './records.ts';
-import { APPEND_LUA, DELETE_LUA, nextStreamId } from './redis-scripts.ts';
+import { APPEND_LUA, DELETE_LUA, nextStreamId, MARK_DEAD_LUA } from './redis-scripts.ts';
 
 export interface RedisStoreOptions {
   /** redis://, rediss:// or unix:///path/to/socket */
@@ -25,6 +25,7 @@ export interface RedisStoreOptions {
 type ScriptClient = Redis & {
   iotgwAppend(...args: string[]): Promise<number>;
   iotgwDelete(...args: string[]): Promise<[number, number]>;
+  iotgwMarkDead(...args: string[]): Promise<number>;
 };
 
 type StreamEntry = [id: string, fields: string[]];
@@ -94,6 +95,7 @@ export class RedisStore implements ReadingStore {
     const client = (m ? new Redis({ ...base, path: m[1] }) : new Redis(this.opts.url, base)) as ScriptClient;
     client.defineCommand('iotgwAppend', { numberOfKeys: 0, lua: APPEND_LUA });
     client.defineCommand('iotgwDelete', { numberOfKeys: 0, lua: DELETE_LUA });
+    client.defineCommand('iotgwMarkDead', { numberOfKeys: 0, lua: MARK_DEAD_LUA });
     // Errors surface through the rejected commands; the failover layer logs transitions once.
     client.on('error', (err) => this.opts.log?.debug({ err: err.message }, 'redis connection error'));
     this.client = client;
@@ -189,6 +191,8 @@ export class RedisStore implements ReadingStore {
    */
   async readWindow(window: number, after: string | null, limit: number): Promise<WindowPage> {
     let cursor = after;
+    // Almost always empty; when not, it names entries whose SQLite twin is the copy to upload.
+    const dead = new Set(await this.op(this.redis.smembers(`${this.p}dead:${window}`), 'redis read'));
     for (;;) {
       const entries = (await this.op(this.redis.xrange(this.w(window), cursor === null ? '-' : `(${cursor}`, '+', 'COUNT', limit + 1), 'redis read')) as StreamEntry[];
       const more = entries.length > limit;
@@ -200,7 +204,7 @@ export class RedisStore implements ReadingStore {
         if (typeof r === 'string') {
           await this.quarantine(window, id, fields, r);
           quarantined++;
-        } else readings.push({ ...r, pos: id });
+        } else if (!dead.has(r.id)) readings.push({ ...r, pos: id });
       }
       if (quarantined > 0 && !more && readings.length === 0) await this.cleanupIfEmpty(window);
       const last = page.length ? page[page.length - 1][0] : cursor;
@@ -223,6 +227,15 @@ export class RedisStore implements ReadingStore {
       this.opts.log?.warn({ window, pos: id, reason, raw: raw.slice(0, 200) }, 'unreadable redis record dropped (no quarantine sink)');
     }
     await this.op(this.redis.xdel(this.w(window), id), 'redis xdel');
+  }
+
+  /** Marks the window's entries for these reading ids as dead (skipped by reads); returns how many it held. */
+  async markDead(window: number, ids: string[]): Promise<number> {
+    let marked = 0;
+    for (let i = 0; i < ids.length; i += 1000) {
+      marked += Number(await this.op(this.redis.iotgwMarkDead(this.p, String(window), ...ids.slice(i, i + 1000)), 'redis mark dead'));
+    }
+    return marked;
   }
 
   /** Deletes entries with pos <= upTo, with the window's bookkeeping; returns how many. */

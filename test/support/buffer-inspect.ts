@@ -3,8 +3,10 @@ import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 
 /**
- * Every reading id held in the buffer, read straight from the SQLite file and the Redis streams
- * (not through the gateway), with repeats kept: a test of "exactly once" must see duplicates.
+ * Every reading id the buffer would upload, read straight from the SQLite file and the Redis
+ * streams (not through the gateway), with repeats kept: a test of "exactly once" must see
+ * duplicates. Redis entries named in the window's `dead` set are skipped, as the uploader skips
+ * them: they are copies of failed-over writes that Redis applied without acknowledging.
  */
 export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: string; prefix?: string }): Promise<string[]> {
   const ids: string[] = [];
@@ -22,9 +24,10 @@ export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: st
     await redis.connect();
     try {
       for (const w of await redis.zrange(`${prefix}windows`, 0, -1)) {
+        const dead = new Set(await redis.smembers(`${prefix}dead:${w}`));
         for (const [, fields] of await redis.xrange(`${prefix}w:${w}`, '-', '+')) {
-          const i = fields.indexOf('r');
-          ids.push(JSON.parse(fields[i + 1]).id);
+          const id = JSON.parse(fields[fields.indexOf('r') + 1]).id;
+          if (!dead.has(id)) ids.push(id);
         }
       }
     } finally {
