@@ -50,15 +50,17 @@ function parse() {
       only: { type: 'string', default: '' },
       out: { type: 'string', default: join(root, 'bench/results') },
       'no-markdown': { type: 'boolean', default: false },
+      'markdown-only': { type: 'boolean', default: false },
       'upload-readings': { type: 'string', default: String(300 * 3600) },
       'upload-devices': { type: 'string', default: '300' },
       'cpu-prof': { type: 'string', default: '' },
       'gateway-patch': { type: 'string', default: '' },
+      'gateway-node-options': { type: 'string', default: '' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--duration S] [--connections N] [--ws-window N] [--rounds N] [--only http,batch,ws,redis,sqlite,baseline,upload,<load>-<server>] [--out DIR] [--no-markdown] [--upload-readings N] [--upload-devices N] [--cpu-prof DIR] [--gateway-patch autopipeline (experiment)]\n');
+    process.stdout.write('usage: npm run bench -- [--duration S] [--connections N] [--ws-window N] [--rounds N] [--only http,batch,ws,redis,sqlite,baseline,upload,<load>-<server>] [--out DIR] [--no-markdown | --markdown-only] [--upload-readings N] [--upload-devices N] [--cpu-prof DIR] [--gateway-patch autopipeline] [--gateway-node-options "..."] (experiments)\n');
     process.exit(0);
   }
   const duration = Number(values.duration);
@@ -78,7 +80,7 @@ function parse() {
   return {
     duration, connections, wsWindow, rounds, tokens, selected,
     warmup: Math.min(2, duration / 2),
-    out: values.out, markdown: !values['no-markdown'], cpuProfDir: values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined, patch: values['gateway-patch'] || undefined,
+    out: values.out, markdown: !values['no-markdown'], markdownOnly: values['markdown-only'], cpuProfDir: values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined, patch: values['gateway-patch'] || undefined, nodeOptions: values['gateway-node-options'] || undefined,
     uploadReadings: Number(values['upload-readings']), uploadDevices: Number(values['upload-devices']),
   };
 }
@@ -202,13 +204,18 @@ function addRatios(scenarios: ScenarioResult[]): void {
 
 async function main(): Promise<void> {
   const o = parse();
+  if (o.markdownOnly) {
+    updateBenchmarksMd(join(root, 'BENCHMARKS.md'), markdownFromDir(o.out, root));
+    process.stdout.write(`BENCHMARKS.md results section regenerated from ${o.out}\n`);
+    return;
+  }
   const startedAt = new Date();
   const results: BenchResults = {
     schema: SCHEMA,
     started_at: startedAt.toISOString(), finished_at: '',
     git: git(),
     host: { cpus: cpus().length, cpu_model: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, clk_tck: clockTick(), loadavg_start: loadavg().map((l) => round(l, 2)), loadavg_end: [] },
-    options: { duration_s: o.duration, rounds: o.rounds, warmup_s: o.warmup, connections: o.connections, ws_window: o.wsWindow, batch_size: BATCH, devices: FLEET_DEVICES, only: o.tokens, gateway_patch: o.patch ?? null },
+    options: { duration_s: o.duration, rounds: o.rounds, warmup_s: o.warmup, connections: o.connections, ws_window: o.wsWindow, batch_size: BATCH, devices: FLEET_DEVICES, only: o.tokens, gateway_patch: [o.patch, o.nodeOptions && `node ${o.nodeOptions}`].filter(Boolean).join('; ') || null },
     servers: [], scenarios: [], upload: null, loader: null, goals: [],
   };
   log(`scenarios: ${[...o.selected].join(', ')}`);
@@ -222,7 +229,7 @@ async function main(): Promise<void> {
   try {
     for (const name of needed) {
       log(`starting ${name}`);
-      const srv = name === 'baseline' ? await startBaseline() : await startGateway(name, { wsInFlight: Math.max(64, o.wsWindow * 4), cpuProfDir: o.cpuProfDir, patch: o.patch });
+      const srv = name === 'baseline' ? await startBaseline() : await startGateway(name, { wsInFlight: Math.max(64, o.wsWindow * 4), cpuProfDir: o.cpuProfDir, patch: o.patch, nodeOptions: o.nodeOptions });
       running.set(name, srv);
     }
     await sleep(1500); // let start-up garbage settle before reading idle RSS

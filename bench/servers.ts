@@ -76,7 +76,7 @@ export async function startBaseline(): Promise<RunningServer> {
  * can) and a WebSocket in-flight window larger than the load client's.
  */
 /** NODE_OPTIONS --import of the bench's preloads: the CPU profiler and experiment patches. */
-function preloads(mode: string, opts: { cpuProfDir?: string; patch?: string }): Record<string, string> {
+function preloads(mode: string, opts: { cpuProfDir?: string; patch?: string; nodeOptions?: string }): Record<string, string> {
   const imports: string[] = [];
   const env: Record<string, string> = {};
   if (opts.cpuProfDir) {
@@ -87,11 +87,11 @@ function preloads(mode: string, opts: { cpuProfDir?: string; patch?: string }): 
     imports.push(join(root, 'bench/lib/patch-preload.mjs'));
     env.IOTGW_BENCH_PATCH = opts.patch;
   }
-  if (imports.length) env.NODE_OPTIONS = [process.env.NODE_OPTIONS ?? '', ...imports.map((i) => `--import=${i}`)].join(' ').trim();
+  if (imports.length || opts.nodeOptions) env.NODE_OPTIONS = [process.env.NODE_OPTIONS ?? '', opts.nodeOptions ?? '', ...imports.map((i) => `--import=${i}`)].join(' ').trim();
   return env;
 }
 
-export async function startGateway(mode: 'redis' | 'sqlite', opts: { wsInFlight: number; cpuProfDir?: string; patch?: string }): Promise<RunningServer> {
+export async function startGateway(mode: 'redis' | 'sqlite', opts: { wsInFlight: number; cpuProfDir?: string; patch?: string; nodeOptions?: string }): Promise<RunningServer> {
   const dir = tempDir(`iotgw-bench-${mode}-`);
   let redis: TestRedis | null = null;
   if (mode === 'redis') redis = await new TestRedis({ appendonly: true }).start();

@@ -45,7 +45,7 @@ export async function measureLoaderCost(root: string): Promise<LoaderCost> {
   const result: LoaderCost = { plain_node_idle_mb: null, tsx_node_idle_mb: null, gateway_compiled_idle_mb: null, error: null };
   const tmp = tempDir('iotgw-bench-loader-');
   // Inside the repo so the bundle's bare imports resolve from node_modules and `../package.json` is found.
-  const build = join(root, 'bench/.build');
+  const build = join(root, 'bench/.build', String(process.pid));
   try {
     const idle = join(tmp.path, 'idle.ts');
     writeFileSync(idle, 'process.stdout.write("ready\\n"); setInterval(() => {}, 1000);\n');
