@@ -102,7 +102,7 @@ export const schema = {
   upload: {
     interval_seconds: { type: 'int', default: 3600, min: 1, max: 86400 },
     part_max_bytes: { type: 'int', default: 8 * MiB, min: 1 * KiB, max: 15 * MiB },
-    read_page: { type: 'int', default: 5000, min: 10, max: 1000000 },
+    read_page: { type: 'int', default: 1000, min: 10, max: 1000000 },
     retry_base_ms: { type: 'int', default: 1000, min: 1, max: 3600000 },
     retry_max_ms: { type: 'int', default: 300000, min: 1, max: 86400000 },
   },

@@ -16,31 +16,43 @@
  *                     but applied anyway, while the same readings went to SQLite (see in-doubt.ts)
  */
 
-/** ARGV: prefix, then per reading: window, id, device_id, received_at, reading JSON. Returns the count of new readings. */
+/**
+ * ARGV: prefix, then per reading: window, id, device_id, received_at, reading JSON. Returns one
+ * flag per reading, 1 new or 0 already held, so several callers can share one call. Window bytes
+ * and each device's latest reading are written once per call, not once per reading.
+ */
 export const APPEND_LUA = `
 local p = ARGV[1]
-local n = 0
-local seen = {}
+local flags = {}
+local bytes = {}
+local newest = {}
 for i = 2, #ARGV, 5 do
   local w, id, dev, at, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   if redis.call('SADD', p .. 'ids:' .. w, id) == 1 then
     redis.call('XADD', p .. 'w:' .. w, '*', 'r', json)
-    redis.call('HINCRBY', p .. 'wbytes', w, #json)
-    if not seen[w] then
+    if bytes[w] == nil then
+      bytes[w] = 0
       redis.call('ZADD', p .. 'windows', w, w)
-      seen[w] = true
     end
-    local cur = redis.call('HGET', p .. 'latest_at', dev)
-    if (not cur) or tonumber(cur) <= tonumber(at) then
-      redis.call('HSET', p .. 'latest_at', dev, at)
-      redis.call('HSET', p .. 'latest', dev, json)
-    end
-    n = n + 1
+    bytes[w] = bytes[w] + #json
+    local atn = tonumber(at)
+    local cur = newest[dev]
+    if cur == nil or cur[1] <= atn then newest[dev] = { atn, at, json } end
+    flags[#flags + 1] = 1
+  else
+    flags[#flags + 1] = 0
   end
 end
-return n
+for w, b in pairs(bytes) do redis.call('HINCRBY', p .. 'wbytes', w, b) end
+for dev, v in pairs(newest) do
+  local cur = redis.call('HGET', p .. 'latest_at', dev)
+  if (not cur) or tonumber(cur) <= v[1] then
+    redis.call('HSET', p .. 'latest_at', dev, v[2])
+    redis.call('HSET', p .. 'latest', dev, v[3])
+  end
+end
+return flags
 `;
-
 /**
  * ARGV: prefix, window, minid, limit. Deletes the window's entries with id < minid (minid '' =
  * all of them), at most about `limit` per call so a big window never blocks Redis (and every

@@ -54,13 +54,21 @@ function checkBatch(items: unknown[], maxBatch: number, prefix: (i: number) => s
 export function toReadings(body: unknown, ctx: IntakeContext): Reading[] {
   const { items, prefix } = batchItems(body, ctx.limits.max_batch);
   const readings = new Array<Reading>(items.length);
-  for (let i = 0; i < items.length; i++) readings[i] = toReading(items[i], prefix(i), ctx);
+  // One receive time, one ISO string and one random id stem per request, not per reading.
+  const receipt: Receipt = { timestamp: new Date(ctx.now).toISOString(), idStem: `rcv:${randomUUID()}` };
+  for (let i = 0; i < items.length; i++) readings[i] = toReading(items[i], prefix(i), ctx, receipt, i);
   return readings;
+}
+
+/** What every reading of one request shares. */
+interface Receipt {
+  timestamp: string;
+  idStem: string;
 }
 
 const join = (prefix: string, key: string): string => (prefix ? `${prefix}.${key}` : key);
 
-export function toReading(item: unknown, prefix: string, ctx: IntakeContext): Reading {
+export function toReading(item: unknown, prefix: string, ctx: IntakeContext, receipt?: Receipt, index = 0): Reading {
   if (!isObject(item)) {
     throw new GatewayError('invalid_reading', `${prefix || 'body'}: must be a JSON object with device_id and group_id`, 400, prefix || undefined);
   }
@@ -98,11 +106,11 @@ export function toReading(item: unknown, prefix: string, ctx: IntakeContext): Re
     doc[key] = value;
   }
   const receivedAt = ctx.now;
-  doc.timestamp = new Date(receivedAt).toISOString();
+  doc.timestamp = receipt?.timestamp ?? new Date(receivedAt).toISOString();
   doc.status = 'online';
 
   return {
-    id: typeof bootId === 'string' && typeof seq === 'number' ? `dev:${deviceId}/${bootId}/${seq}` : `rcv:${randomUUID()}`,
+    id: typeof bootId === 'string' && typeof seq === 'number' ? `dev:${deviceId}/${bootId}/${seq}` : receipt ? `${receipt.idStem}/${index}` : `rcv:${randomUUID()}`,
     device_id: deviceId,
     group_id: groupId,
     window: windowStart(windowTime(ts as number | undefined, receivedAt, ctx.limits), ctx.windowMs),

@@ -97,7 +97,8 @@ export class PartBuilder {
   readonly latest = new Map<string, Map<string, PartEntry>>();
 
   constructor(private readonly opts: PartBuilderOptions) {
-    this.budget = opts.openBudgetBytes ?? 2 * opts.partMaxBytes;
+    // One part's worth open at a time keeps the upload's memory near 3x part_max_bytes of JS objects.
+    this.budget = opts.openBudgetBytes ?? opts.partMaxBytes;
   }
 
   /** Feeds the next reading in store order; returns the parts this sealed (usually none). */

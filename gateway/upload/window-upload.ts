@@ -127,12 +127,12 @@ export async function runManifest(ctx: WindowUploadContext, m: ManifestRow): Pro
   for (;;) {
     if (ctx.stopping()) throw new Abandoned();
     const page = await store.readWindow(m.window, after, ctx.readPage);
-    const sealed: PartDoc[] = [];
     for (const r of page.readings) {
-      for (const p of builder.add(r)) sealed.push(p);
+      // Written as soon as they seal: one bulkWrite then carries about one part's worth of BSON.
+      const sealed = builder.add(r);
+      if (sealed.length > 0) await write(sealed);
       last = r.pos;
     }
-    await write(sealed);
     if (page.next === null || page.readings.length === 0) break;
     after = page.next;
   }
