@@ -214,18 +214,24 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   private write(groups: { readings: Reading[]; docs: string[] }[]): number[] {
     const db = this.db;
     const s = this.stmts;
-    const counts = db.transaction(() => groups.map(({ readings, docs }) => {
-      let n = 0;
-      for (let i = 0; i < readings.length; i++) {
-        const r = readings[i];
-        const doc = docs[i];
-        if (s.insert.run(r.id, r.device_id, r.group_id, r.window, r.received_at, doc).changes === 1) {
-          n++;
-          s.latest.run(r.device_id, r.received_at, doc);
+    const counts = db.transaction(() => {
+      // Each device's newest new reading of the whole transaction: one `latest` upsert per device.
+      const newest = new Map<string, { at: number; doc: string }>();
+      const n = groups.map(({ readings, docs }) => {
+        let fresh = 0;
+        for (let i = 0; i < readings.length; i++) {
+          const r = readings[i];
+          if (s.insert.run(r.id, r.device_id, r.group_id, r.window, r.received_at, docs[i]).changes === 1) {
+            fresh++;
+            const cur = newest.get(r.device_id);
+            if (!cur || cur.at <= r.received_at) newest.set(r.device_id, { at: r.received_at, doc: docs[i] });
+          }
         }
-      }
+        return fresh;
+      });
+      for (const [device, { at, doc }] of newest) s.latest.run(device, at, doc);
       return n;
-    })).immediate();
+    }).immediate();
     this.commits++;
     return counts;
   }
