@@ -125,7 +125,7 @@ export function markdownResults(r: BenchResults, file: string): string {
   const out = [
     `Run of ${r.started_at} (commit ${r.git.commit?.slice(0, 10) ?? 'unknown'}${r.git.dirty ? ', uncommitted changes' : ''}), ${r.host.cpus} × ${r.host.cpu_model}, Node ${r.host.node}; ` +
       `load average ${r.host.loadavg_start.map((l) => l.toFixed(1)).join('/')} at the start (the machine is shared: read the ratios, not the absolute figures). ` +
-      `max phase ${o.duration_s} s per server in ${o.rounds} slices interleaved with the other servers, half-rate phase ${o.duration_s} s, after ${o.warmup_s} s of warm-up; ${o.connections} connections, WebSocket window ${o.ws_window} per connection, batches of ${o.batch_size}, ${o.devices} simulated devices. Raw data: \`${file}\`.`,
+      `max phase ${o.duration_s} s per server in ${o.rounds} slices interleaved with the other servers, half-rate phase ${o.duration_s} s, after ${o.warmup_s} s of warm-up; ${o.connections} connections, WebSocket window ${o.ws_window} per connection, batches of ${o.batch_size}, ${o.devices} simulated devices; gateway node flags from the systemd unit: ${o.gateway_node_flags ? `\`${o.gateway_node_flags}\`` : 'none'}. Raw data: \`${file}\`.`,
     '',
     ...table(HEAD, scenarioRows(r)),
     '',

@@ -27,7 +27,7 @@ import { httpLoad, wsLoad, round, type LoadResult } from './load.ts';
 import { batchBodies, singleBodies, FLEET_DEVICES } from './lib/payload.ts';
 import { clockTick, CpuMeter, MB, rssBytes, RssSampler } from './lib/proc.ts';
 import { SCHEMA, validateResults, type BenchResults, type LoadKind, type ScenarioResult, type ServerResult } from './lib/schema.ts';
-import { startBaseline, startGateway, type RunningServer, type ServerName } from './servers.ts';
+import { startBaseline, startGateway, unitNodeFlags, type RunningServer, type ServerName } from './servers.ts';
 import { computeGoals, consoleReport, markdownFromDir, updateBenchmarksMd } from './report.ts';
 import { runUploadBench } from './upload.ts';
 import { measureLoaderCost } from './lib/loader-cost.ts';
@@ -215,7 +215,7 @@ async function main(): Promise<void> {
     started_at: startedAt.toISOString(), finished_at: '',
     git: git(),
     host: { cpus: cpus().length, cpu_model: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, clk_tck: clockTick(), loadavg_start: loadavg().map((l) => round(l, 2)), loadavg_end: [] },
-    options: { duration_s: o.duration, rounds: o.rounds, warmup_s: o.warmup, connections: o.connections, ws_window: o.wsWindow, batch_size: BATCH, devices: FLEET_DEVICES, only: o.tokens, gateway_patch: [o.patch, o.nodeOptions && `node ${o.nodeOptions}`].filter(Boolean).join('; ') || null },
+    options: { duration_s: o.duration, rounds: o.rounds, warmup_s: o.warmup, connections: o.connections, ws_window: o.wsWindow, batch_size: BATCH, devices: FLEET_DEVICES, only: o.tokens, gateway_node_flags: unitNodeFlags().join(' '), gateway_patch: [o.patch, o.nodeOptions && `node ${o.nodeOptions}`].filter(Boolean).join('; ') || null },
     servers: [], scenarios: [], upload: null, loader: null, goals: [],
   };
   log(`scenarios: ${[...o.selected].join(', ')}`);

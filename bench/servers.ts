@@ -4,7 +4,7 @@
  * everysec as deploy/ configures it) and the gateway in SQLite-only mode.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GatewayProcess } from '../test/support/gateway-process.ts';
@@ -75,7 +75,22 @@ export async function startBaseline(): Promise<RunningServer> {
  * the per-device rate limit off (the fleet here is 300 simulated boards sending as fast as they
  * can) and a WebSocket in-flight window larger than the load client's.
  */
-/** NODE_OPTIONS --import of the bench's preloads: the CPU profiler and experiment patches. */
+/**
+ * The node flags the shipped unit starts the daemon with (`ExecStart=/usr/bin/node FLAGS .../iotgw.js`
+ * in deploy/systemd/iotgw.service), so the gateway is measured as deployed (V8 heap limits change
+ * its RSS). Empty when the unit passes none.
+ */
+export function unitNodeFlags(): string[] {
+  try {
+    const unit = readFileSync(join(root, 'deploy/systemd/iotgw.service'), 'utf8');
+    const m = /^ExecStart=\S*node((?:\s+--?[\w-]+(?:=\S+)?)*)\s+\S+iotgw\.js/m.exec(unit);
+    return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** NODE_OPTIONS: the unit's node flags, the bench's preloads (the CPU profiler, experiment patches) and extra experiment options. */
 function preloads(mode: string, opts: { cpuProfDir?: string; patch?: string; nodeOptions?: string }): Record<string, string> {
   const imports: string[] = [];
   const env: Record<string, string> = {};
@@ -87,7 +102,8 @@ function preloads(mode: string, opts: { cpuProfDir?: string; patch?: string; nod
     imports.push(join(root, 'bench/lib/patch-preload.mjs'));
     env.IOTGW_BENCH_PATCH = opts.patch;
   }
-  if (imports.length || opts.nodeOptions) env.NODE_OPTIONS = [process.env.NODE_OPTIONS ?? '', opts.nodeOptions ?? '', ...imports.map((i) => `--import=${i}`)].join(' ').trim();
+  const flags = [...unitNodeFlags(), opts.nodeOptions ?? ''].join(' ').trim();
+  if (imports.length || flags) env.NODE_OPTIONS = [process.env.NODE_OPTIONS ?? '', flags, ...imports.map((i) => `--import=${i}`)].join(' ').trim();
   return env;
 }
 

@@ -17,7 +17,7 @@ import { tempDir } from '../test/support/ports.ts';
 import { closedWindow, readingChunks } from './lib/upload-data.ts';
 import { cpuSeconds, MB, rssBytes } from './lib/proc.ts';
 import type { UploadResult, UploadSide } from './lib/schema.ts';
-import { spawnReady, stopChild } from './servers.ts';
+import { spawnReady, stopChild, unitNodeFlags } from './servers.ts';
 import { round } from './load.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -57,7 +57,7 @@ export async function runUploadBench(o: { readings: number; devices: number; log
   const dir = tempDir('iotgw-bench-upload-');
   const window = closedWindow();
   const result: UploadResult = {
-    readings: o.readings, devices: o.devices, store: 'sqlite', method: 'iotgw upload --now (gateway/main.ts), SQLite data dir pre-filled through SqliteStore',
+    readings: o.readings, devices: o.devices, store: 'sqlite', method: `iotgw upload --now (gateway/main.ts${unitNodeFlags().length ? `, node ${unitNodeFlags().join(' ')} as in the systemd unit` : ''}), SQLite data dir pre-filled through SqliteStore`,
     gateway: null, baseline: { readings: 0, documents: 0, seconds: 0, readings_per_s: 0, cpu_s: 0, rss_peak_mb: 0, server_cpu_s: 0 }, ratio: null, error: null,
   };
   try {
@@ -84,8 +84,9 @@ export async function runUploadBench(o: { readings: number; devices: number; log
       o.log('upload: iotgw upload --now');
       const run = await timedChild(['gateway/main.ts', 'upload', '--now'], {
         IOTGW_CONFIG: '', IOTGW_DATA_DIR: dataDir, IOTGW_REDIS_URL: 'none', IOTGW_MONGODB_URI: uri, IOTGW_DISCOVERY: 'off', IOTGW_LOG_LEVEL: 'warn',
-        // For experiments (e.g. --max-old-space-size=128): node options for the uploader only.
-        ...(process.env.IOTGW_BENCH_UPLOAD_NODE_OPTIONS ? { NODE_OPTIONS: process.env.IOTGW_BENCH_UPLOAD_NODE_OPTIONS } : {}),
+        // The daemon uploads in-process, so the uploader gets the unit's node flags (V8 heap limits);
+        // IOTGW_BENCH_UPLOAD_NODE_OPTIONS replaces them for experiments.
+        NODE_OPTIONS: process.env.IOTGW_BENCH_UPLOAD_NODE_OPTIONS ?? unitNodeFlags().join(' '),
       }, server.pid!);
       const m = /^uploaded (\d+) readings in (\d+) parts/m.exec(run.stdout);
       if (run.code !== 0 || !m) throw new Error(`iotgw upload --now failed (exit ${run.code}): ${(run.stdout + run.stderr).slice(-2000)}`);

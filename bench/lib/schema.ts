@@ -80,7 +80,7 @@ export interface BenchResults {
   finished_at: string;
   git: { commit: string | null; dirty: boolean | null };
   host: { cpus: number; cpu_model: string; node: string; clk_tck: number; loadavg_start: number[]; loadavg_end: number[] };
-  options: { duration_s: number; rounds: number; warmup_s: number; connections: number; ws_window: number; batch_size: number; devices: number; only: string[]; /** An experiment's preloaded patch of the gateway (bench/lib/patch-preload.mjs), else null. */ gateway_patch: string | null };
+  options: { duration_s: number; rounds: number; warmup_s: number; connections: number; ws_window: number; batch_size: number; devices: number; only: string[]; /** Node flags from deploy/systemd/iotgw.service's ExecStart, applied to the gateway under test (absent in runs before it was recorded: none were applied). */ gateway_node_flags?: string; /** An experiment's preloaded patch of the gateway (bench/lib/patch-preload.mjs), else null. */ gateway_patch: string | null };
   servers: ServerResult[];
   scenarios: ScenarioResult[];
   upload: UploadResult | null;
@@ -95,10 +95,13 @@ const str: Check = (v, p, e) => { if (typeof v !== 'string') e.push(`${p}: expec
 const nullable = (c: Check): Check => (v, p, e) => { if (v !== null) c(v, p, e); };
 const oneOf = (...xs: unknown[]): Check => (v, p, e) => { if (!xs.includes(v)) e.push(`${p}: expected one of ${xs.join(', ')}, got ${JSON.stringify(v)}`); };
 const arr = (c: Check): Check => (v, p, e) => { if (!Array.isArray(v)) e.push(`${p}: expected an array`); else v.forEach((x, i) => c(x, `${p}[${i}]`, e)); };
+const OPTIONAL = Symbol('optional');
+/** A field added after results were first published: older files may lack it. */
+const optional = (c: Check): Check => Object.assign((v: unknown, p: string, e: string[]) => c(v, p, e), { [OPTIONAL]: true });
 const obj = (shape: Record<string, Check>): Check => (v, p, e) => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) { e.push(`${p}: expected an object`); return; }
   for (const [k, c] of Object.entries(shape)) {
-    if (!(k in v)) e.push(`${p}.${k}: missing`);
+    if (!(k in v)) { if (!(c as { [OPTIONAL]?: boolean })[OPTIONAL]) e.push(`${p}.${k}: missing`); }
     else c((v as Record<string, unknown>)[k], `${p}.${k}`, e);
   }
 };
@@ -114,7 +117,7 @@ const results = obj({
   schema: oneOf(SCHEMA), started_at: str, finished_at: str,
   git: obj({ commit: nullable(str), dirty: nullable(bool) }),
   host: obj({ cpus: num, cpu_model: str, node: str, clk_tck: num, loadavg_start: arr(num), loadavg_end: arr(num) }),
-  options: obj({ duration_s: num, rounds: num, warmup_s: num, connections: num, ws_window: num, batch_size: num, devices: num, only: arr(str), gateway_patch: nullable(str) }),
+  options: obj({ duration_s: num, rounds: num, warmup_s: num, connections: num, ws_window: num, batch_size: num, devices: num, only: arr(str), gateway_node_flags: optional(str), gateway_patch: nullable(str) }),
   servers: arr(obj({ name: oneOf('baseline', 'redis', 'sqlite'), rss_idle_mb: num, rss_peak_mb: num, rss_after_mb: num, redis_rss_idle_mb: nullable(num), failovers_to_sqlite: nullable(num) })),
   scenarios: arr(obj({
     id: str, load: oneOf('http', 'batch', 'ws'), server: oneOf('baseline', 'redis', 'sqlite'), readings_per_request: num, connections: num,
