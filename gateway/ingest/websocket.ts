@@ -16,6 +16,7 @@ interface Client {
   remote?: string;
   alive: boolean;
   inFlight: number;
+  corked: boolean;
 }
 
 /**
@@ -92,7 +93,7 @@ export class WebSocketIntake {
   }
 
   private attach(ws: WebSocket, key: string | null, remote?: string): void {
-    const client: Client = { ws, key, remote, alive: true, inFlight: 0 };
+    const client: Client = { ws, key, remote, alive: true, inFlight: 0, corked: false };
     this.clients.add(client);
     this.metrics.wsConnections.set(this.clients.size);
     ws.on('pong', () => { client.alive = true; });
@@ -134,6 +135,16 @@ export class WebSocketIntake {
 
   private reply(client: Client, body: unknown): void {
     if (client.ws.readyState !== client.ws.OPEN) return;
+    // The acks of one tick (a group commit answers many messages at once) leave in one write(2).
+    const socket = (client.ws as unknown as { _socket?: import('node:net').Socket })._socket;
+    if (socket && !client.corked) {
+      client.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        client.corked = false;
+        socket.uncork();
+      });
+    }
     client.ws.send(JSON.stringify(body), () => this.throttle(client));
   }
 
