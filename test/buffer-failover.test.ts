@@ -9,6 +9,7 @@ import { schema } from '../gateway/config-schema.ts';
 import type { Reading } from '../gateway/reading.ts';
 import { TestRedis } from './support/redis.ts';
 import { sleep, tempDir, waitFor } from './support/ports.ts';
+import { readAll } from './support/read-window.ts';
 
 const H = 3600_000;
 const T0 = Date.UTC(2024, 0, 1, 10);
@@ -39,14 +40,7 @@ async function rig(opts: { startRedis?: boolean; overrides?: Record<string, unkn
 }
 
 async function ids(store: ReadingStore, window: number): Promise<string[]> {
-  const out: string[] = [];
-  let after: string | null = null;
-  do {
-    const page = await store.readWindow(window, after, 500);
-    out.push(...page.readings.map((r) => r.id));
-    after = page.next;
-  } while (after !== null);
-  return out;
+  return (await readAll(store, window, 500)).map((r) => r.id);
 }
 
 /** Every expected id exactly once over both stores, after consolidating windows held by both. */

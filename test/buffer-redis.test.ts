@@ -9,6 +9,7 @@ import { createMetrics } from '../gateway/metrics.ts';
 import type { Reading, StoredReading } from '../gateway/reading.ts';
 import { TestRedis } from './support/redis.ts';
 import { tempDir } from './support/ports.ts';
+import { readAll } from './support/read-window.ts';
 
 const H = 3600_000;
 const T0 = Date.UTC(2024, 0, 1, 10);
@@ -16,17 +17,6 @@ let n = 0;
 function reading(device = 'dev-1', at = T0 + 1000, id?: string): Reading {
   const rid = id ?? `r-${++n}`;
   return { id: rid, device_id: device, group_id: 'g1', window: Math.floor(at / H) * H, received_at: at, doc: { device_id: device, group_id: 'g1', timestamp: new Date(at).toISOString(), status: 'online', n: rid } };
-}
-
-async function readAll(store: RedisStore, window: number, limit = 3): Promise<StoredReading[]> {
-  const out: StoredReading[] = [];
-  let after: string | null = null;
-  do {
-    const page = await store.readWindow(window, after, limit);
-    out.push(...page.readings);
-    after = page.next;
-  } while (after !== null);
-  return out;
 }
 
 describe('RedisStore', () => {
