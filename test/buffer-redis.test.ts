@@ -6,7 +6,7 @@ import { RedisStore } from '../gateway/buffer/redis-store.ts';
 import { SqliteStore } from '../gateway/buffer/sqlite-store.ts';
 import { comparePos } from '../gateway/buffer/records.ts';
 import { createMetrics } from '../gateway/metrics.ts';
-import type { Reading, StoredReading } from '../gateway/reading.ts';
+import type { Reading } from '../gateway/reading.ts';
 import { TestRedis } from './support/redis.ts';
 import { tempDir } from './support/ports.ts';
 import { readAll } from './support/read-window.ts';

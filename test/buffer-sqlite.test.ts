@@ -7,7 +7,7 @@ import { SqliteStore } from '../gateway/buffer/sqlite-store.ts';
 import { Buffer as ReadingBuffer } from '../gateway/buffer/buffer.ts';
 import { createMetrics } from '../gateway/metrics.ts';
 import { loadConfig } from '../gateway/config.ts';
-import type { Reading, StoredReading } from '../gateway/reading.ts';
+import type { Reading } from '../gateway/reading.ts';
 import { tempDir } from './support/ports.ts';
 import { readAll } from './support/read-window.ts';
 
