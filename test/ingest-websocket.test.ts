@@ -69,6 +69,9 @@ test('a batch message is acked with its envelope seq; bad JSON and bad readings 
   assert.deepEqual(byKey('ack', 7), { ack: 7, accepted: 2 });
   assert.equal(replies.find((r) => r.nack === null)?.error.code, 'invalid_json');
   assert.deepEqual(byKey('nack', 9)?.error.path, 'readings[1].group_id');
+  const metrics = String((await gw.get('/metrics')).body);
+  assert.match(metrics, /iotgw_readings_rejected_total\{reason="invalid_json"\} 1\n/, 'a nack for bad JSON is counted');
+  assert.match(metrics, /iotgw_readings_rejected_total\{reason="missing_field"\} 1\n/, 'a nacked reading is counted once');
 });
 
 function rssKb(pid: number): number {

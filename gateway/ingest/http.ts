@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { keyFromHeaders } from './auth.ts';
+import { toGatewayError } from '../server.ts';
 import type { Intake } from './intake.ts';
 
 /**
@@ -11,6 +12,8 @@ export function registerTelemetryRoutes(app: FastifyInstance, intake: Intake): v
     const result = await intake.accept(request.body, { key: keyFromHeaders(request.headers), transport: 'http', remoteAddress: request.ip });
     return reply.code(202).send(result);
   };
-  app.post('/telemetry', handler);
-  app.post('/health', handler);
+  // onError also sees the body parser's refusals (invalid JSON, 413, 415), which never reach the handler.
+  const counted = { onError: (_req: unknown, _reply: unknown, err: Error, done: () => void) => { intake.rejected(toGatewayError(err)); done(); } };
+  app.post('/telemetry', counted, handler);
+  app.post('/health', counted, handler);
 }

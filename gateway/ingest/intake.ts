@@ -52,20 +52,13 @@ export class Intake {
   }
 
   async accept(body: unknown, opts: { key: string | null; transport: Transport; remoteAddress?: string }): Promise<Accepted> {
-    let readings: Reading[];
-    try {
-      readings = toReadings(body, { now: Date.now(), windowMs: this.windowMs, limits: this.config.ingest });
-      this.auth.checkReadings(opts.key, readings);
-      this.limiter.take(countByDevice(readings));
-    } catch (err) {
-      this.rejected(err);
-      throw err;
-    }
+    const readings = toReadings(body, { now: Date.now(), windowMs: this.windowMs, limits: this.config.ingest });
+    this.auth.checkReadings(opts.key, readings);
+    this.limiter.take(countByDevice(readings));
     let result: { stored: number; duplicates: number };
     try {
       result = await this.sink.append(readings);
     } catch (err) {
-      this.metrics.readingsRejected.inc({ reason: 'store_unavailable' });
       this.log.error({ err: (err as Error).message }, 'no store accepted the write; devices are told to retry');
       throw new GatewayError('store_unavailable', 'the gateway cannot store readings right now; retry later', 503, undefined, 5);
     }
@@ -76,6 +69,11 @@ export class Intake {
     return { accepted: readings.length, duplicates: result.duplicates };
   }
 
+  /**
+   * Counts a refusal by its public code. Called where an error becomes an answer (the telemetry
+   * routes' onError hook, every WebSocket nack and refused upgrade), so each refusal is counted
+   * once, whatever raised it: the body parser, validation, auth, rate limit or the store.
+   */
   rejected(err: unknown): void {
     this.metrics.readingsRejected.inc({ reason: err instanceof GatewayError ? err.code : 'internal' });
   }

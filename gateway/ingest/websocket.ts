@@ -123,7 +123,7 @@ export class WebSocketIntake {
       this.reply(client, { ack: seq, accepted: result.accepted });
     } catch (err) {
       const e = toGatewayError(err);
-      if (!(err instanceof GatewayError)) this.intake.rejected(err);
+      this.intake.rejected(e);
       const out: Record<string, unknown> = { nack: seq, ...e.toJSON() };
       if (e.retryAfterSeconds !== undefined) out.retry_after = e.retryAfterSeconds;
       this.reply(client, out);
