@@ -68,7 +68,7 @@ interface Receipt {
 
 const join = (prefix: string, key: string): string => (prefix ? `${prefix}.${key}` : key);
 
-export function toReading(item: unknown, prefix: string, ctx: IntakeContext, receipt?: Receipt, index = 0): Reading {
+function toReading(item: unknown, prefix: string, ctx: IntakeContext, receipt: Receipt, index: number): Reading {
   if (!isObject(item)) {
     throw new GatewayError('invalid_reading', `${prefix || 'body'}: must be a JSON object with device_id and group_id`, 400, prefix || undefined);
   }
@@ -106,11 +106,11 @@ export function toReading(item: unknown, prefix: string, ctx: IntakeContext, rec
     doc[key] = value;
   }
   const receivedAt = ctx.now;
-  doc.timestamp = receipt?.timestamp ?? new Date(receivedAt).toISOString();
+  doc.timestamp = receipt.timestamp;
   doc.status = 'online';
 
   return {
-    id: typeof bootId === 'string' && typeof seq === 'number' ? `dev:${deviceId}/${bootId}/${seq}` : receipt ? `${receipt.idStem}/${index}` : `rcv:${randomUUID()}`,
+    id: typeof bootId === 'string' && typeof seq === 'number' ? `dev:${deviceId}/${bootId}/${seq}` : `${receipt.idStem}/${index}`,
     device_id: deviceId,
     group_id: groupId,
     window: windowStart(windowTime(ts as number | undefined, receivedAt, ctx.limits), ctx.windowMs),

@@ -19,9 +19,9 @@ export interface StatusSources {
     listWindows(): Promise<{ store: string; window: number; count: number; bytes: number }[]>;
     ping(): Promise<void>;
   };
-  inventory: { list(): unknown[]; get(id: string): unknown | undefined } | null;
-  upload: { status(): unknown } | null;
-  discovery: { status(): unknown } | null;
+  inventory: { list(): unknown[]; get(id: string): unknown | undefined };
+  upload: { status(): unknown };
+  discovery: { status(): unknown };
 }
 
 const DEVICE_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -48,15 +48,11 @@ export function registerStatusRoutes(app: FastifyInstance, s: StatusSources): vo
     return { status: 'success', count: devices.length, devices };
   });
 
-  app.get('/devices', async () => {
-    if (s.inventory) return { devices: s.inventory.list() };
-    const latest = await s.buffer.latestPerDevice();
-    return { devices: latest.map((d) => ({ device_id: d.device_id, group_id: d.group_id, device_type: d.device_type ?? null, last_reading: d.timestamp })) };
-  });
+  app.get('/devices', async () => ({ devices: s.inventory.list() }));
 
   app.get<{ Params: { id: string } }>('/devices/:id', async (req) => {
     const id = checkDeviceId(req.params.id);
-    const found = s.inventory?.get(id) ?? (await s.buffer.latestPerDevice()).find((d) => d.device_id === id);
+    const found = s.inventory.get(id);
     if (!found) throw new GatewayError('not_found', `device "${id}" is not known to this gateway`, 404);
     return found;
   });
@@ -87,8 +83,8 @@ export function registerStatusRoutes(app: FastifyInstance, s: StatusSources): vo
       uptime_s: Math.round((Date.now() - s.startedAt) / 1000),
       store: { mode: s.buffer.mode, buffered: byStore },
       traffic: s.traffic.snapshot(),
-      upload: s.upload?.status() ?? { enabled: false },
-      discovery: s.discovery?.status() ?? { enabled: false },
+      upload: s.upload.status(),
+      discovery: s.discovery.status(),
     };
   });
 

@@ -19,7 +19,6 @@ export class TrafficStats {
   /** Per-second buckets of the last minute, for readings/min without keeping timestamps. */
   private readonly seconds = new Float64Array(60);
   private readonly secondStamp = new Float64Array(60);
-  lastAcceptedAt = 0;
 
   constructor(private readonly now: () => number = Date.now) {
     this.current = emptyHour(Math.floor(now() / HOUR) * HOUR);
@@ -43,7 +42,6 @@ export class TrafficStats {
       this.seconds[slot] = 0;
     }
     this.seconds[slot] += readings.length;
-    this.lastAcceptedAt = t;
   }
 
   perMinute(): number {
