@@ -85,6 +85,11 @@ export class Netns {
 export class JsonLinesChild {
   readonly events: Record<string, unknown>[] = [];
   readonly logs: Record<string, unknown>[] = [];
+
+  /** The log lines at warn level or above (pino: 40 warn, 50 error, 60 fatal). */
+  get warnings(): Record<string, unknown>[] {
+    return this.logs.filter((l) => Number(l.level) >= 40);
+  }
   readonly stderrText: string[] = [];
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
