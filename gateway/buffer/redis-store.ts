@@ -98,8 +98,9 @@ export class RedisStore implements ReadingStore {
     const base: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,
-      // Commands issued in one tick (reads of the status page, probes, deletes) share one write(2).
-      enableAutoPipelining: true,
+      // Off: appends already share one call per tick (append()), and auto-pipelining wraps every
+      // command in a Pipeline of its own, which doubled the client's CPU per call (BENCHMARKS.md).
+      enableAutoPipelining: false,
       maxRetriesPerRequest: 1,
       connectTimeout: this.opTimeoutMs,
       retryStrategy: (times) => Math.min(50 * times, 1000),
