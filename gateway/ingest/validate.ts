@@ -91,21 +91,20 @@ function toReading(item: unknown, prefix: string, ctx: IntakeContext, receipt: R
   }
 
   let metrics = 0;
-  const doc: Record<string, unknown> = {};
   for (const key of Object.keys(item)) {
-    const value = item[key];
-    if (GATEWAY_FIELDS.has(key)) continue;
-    if (!ENVELOPE.has(key)) {
-      if (RESERVED.has(key)) throw badField(join(prefix, key), 'is reserved for the gateway; rename the metric', 'reserved_field');
-      checkKey(key, prefix);
-      if (++metrics > ctx.limits.max_metrics) {
-        throw new GatewayError('too_many_metrics', `${prefix || 'reading'}: at most ${ctx.limits.max_metrics} metrics per reading`, 400, prefix || undefined);
-      }
-      checkValue(value, join(prefix, key), 1, ctx.limits);
+    if (GATEWAY_FIELDS.has(key) || ENVELOPE.has(key)) continue;
+    if (RESERVED.has(key)) throw badField(join(prefix, key), 'is reserved for the gateway; rename the metric', 'reserved_field');
+    checkKey(key, prefix);
+    if (++metrics > ctx.limits.max_metrics) {
+      throw new GatewayError('too_many_metrics', `${prefix || 'reading'}: at most ${ctx.limits.max_metrics} metrics per reading`, 400, prefix || undefined);
     }
-    doc[key] = value;
+    checkValue(item[key], join(prefix, key), 1, ctx.limits);
   }
   const receivedAt = ctx.now;
+  // The parsed body is ours alone, so it becomes the document in place (no copy per reading),
+  // and a device's own timestamp/status are replaced where they stand, as the original API's
+  // dict assignment did.
+  const doc = item;
   doc.timestamp = receipt.timestamp;
   doc.status = 'online';
 
