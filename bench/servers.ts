@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { GatewayProcess } from '../test/support/gateway-process.ts';
 import { TestRedis } from '../test/support/redis.ts';
 import { tempDir, waitFor } from '../test/support/ports.ts';
+import { builtGateway } from './lib/compile.ts';
 
 export type ServerName = 'baseline' | 'redis' | 'sqlite';
 
@@ -71,7 +72,7 @@ export async function startBaseline(): Promise<RunningServer> {
 }
 
 /**
- * The gateway daemon as systemd runs it (`gateway/main.ts start`), configured for a benchmark:
+ * The gateway daemon as systemd runs it (the compiled dist/iotgw.mjs, `start`), configured for a benchmark:
  * the per-device rate limit off (the fleet here is 300 simulated boards sending as fast as they
  * can) and a WebSocket in-flight window larger than the load client's.
  */
@@ -120,7 +121,7 @@ export async function startGateway(mode: 'redis' | 'sqlite', opts: { wsInFlight:
     `    max_in_flight: ${opts.wsInFlight}`,
     '',
   ].join('\n'));
-  const gw = new GatewayProcess({ dataDir: join(dir.path, 'data'), redisUrl: redis?.url ?? 'none', env: { IOTGW_CONFIG: configFile, IOTGW_LOG_LEVEL: 'info', ...preloads(mode, opts) } });
+  const gw = new GatewayProcess({ built: builtGateway(), dataDir: join(dir.path, 'data'), redisUrl: redis?.url ?? 'none', env: { IOTGW_CONFIG: configFile, IOTGW_LOG_LEVEL: 'info', ...preloads(mode, opts) } });
   try {
     await gw.start();
     await waitFor(async () => (await gw.get('/healthz')).status === 200, 15_000, 'gateway /healthz');

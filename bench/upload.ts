@@ -6,7 +6,7 @@
  *     directly through the SQLite store of gateway/buffer;
  *   - the baseline: the raw driver's `insertMany` of the same documents (bench/upload-baseline.ts),
  *     against a fresh server of the same kind.
- * Each side is timed from spawn to exit (both pay the same Node + tsx start-up), its CPU and peak
+ * Each side is timed from spawn to exit (both compiled with esbuild and run by plain node, so both pay the same start-up), its CPU and peak
  * RSS sampled from /proc every 100 ms (CPU: last sample before exit, so up to 0.1 s low).
  */
 import { spawn } from 'node:child_process';
@@ -19,6 +19,7 @@ import { cpuSeconds, MB, rssBytes } from './lib/proc.ts';
 import type { UploadResult, UploadSide } from './lib/schema.ts';
 import { spawnReady, stopChild, unitNodeFlags } from './servers.ts';
 import { round } from './load.ts';
+import { builtGateway, builtScript } from './lib/compile.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -27,7 +28,7 @@ interface ChildRun { code: number | null; stdout: string; stderr: string; second
 export async function timedChild(args: string[], env: Record<string, string>, serverPid: number): Promise<ChildRun> {
   const server0 = cpuSeconds(serverPid) ?? 0;
   const t0 = performance.now();
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d) => { stdout += d; });
@@ -57,7 +58,7 @@ export async function runUploadBench(o: { readings: number; devices: number; log
   const dir = tempDir('iotgw-bench-upload-');
   const window = closedWindow();
   const result: UploadResult = {
-    readings: o.readings, devices: o.devices, store: 'sqlite', method: `iotgw upload --now (gateway/main.ts${unitNodeFlags().length ? `, node ${unitNodeFlags().join(' ')} as in the systemd unit` : ''}), SQLite data dir pre-filled through SqliteStore`,
+    readings: o.readings, devices: o.devices, store: 'sqlite', method: `iotgw upload --now (dist/iotgw.mjs, the compiled build${unitNodeFlags().length ? `, node ${unitNodeFlags().join(' ')} as in the systemd unit` : ''}), SQLite data dir pre-filled through SqliteStore`,
     gateway: null, baseline: { readings: 0, documents: 0, seconds: 0, readings_per_s: 0, cpu_s: 0, rss_peak_mb: 0, server_cpu_s: 0 }, ratio: null, error: null,
   };
   try {
@@ -66,7 +67,7 @@ export async function runUploadBench(o: { readings: number; devices: number; log
       const { proc: server, ready: uri } = await spawnReady('test/support/mongo-server.ts', ['--port', '0']);
       try {
         o.log('upload: baseline insertMany');
-        const run = await timedChild(['bench/upload-baseline.ts', uri, String(o.readings), String(o.devices)], {}, server.pid!);
+        const run = await timedChild([await builtScript('bench/upload-baseline.ts'), uri, String(o.readings), String(o.devices)], {}, server.pid!);
         const m = /^done (.+)$/m.exec(run.stdout);
         if (run.code !== 0 || !m) throw new Error(`baseline upload failed (exit ${run.code}): ${run.stderr.slice(-2000)}`);
         const done = JSON.parse(m[1]) as { readings: number; documents: number };
@@ -82,7 +83,7 @@ export async function runUploadBench(o: { readings: number; devices: number; log
     const { proc: server, ready: uri } = await spawnReady('test/support/mongo-server.ts', ['--port', '0']);
     try {
       o.log('upload: iotgw upload --now');
-      const run = await timedChild(['gateway/main.ts', 'upload', '--now'], {
+      const run = await timedChild([builtGateway(), 'upload', '--now'], {
         IOTGW_CONFIG: '', IOTGW_DATA_DIR: dataDir, IOTGW_REDIS_URL: 'none', IOTGW_MONGODB_URI: uri, IOTGW_DISCOVERY: 'off', IOTGW_LOG_LEVEL: 'warn',
         // The daemon uploads in-process, so the uploader gets the unit's node flags (V8 heap limits);
         // IOTGW_BENCH_UPLOAD_NODE_OPTIONS replaces them for experiments.

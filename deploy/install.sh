@@ -99,13 +99,16 @@ install_app() {
   rm -rf "$stage" "$old"
   mkdir -p "$stage"
   local item
-  for item in bin gateway deploy docs package.json package-lock.json tsconfig.json README.md LICENSE; do
+  for item in bin dist gateway deploy docs package.json package-lock.json tsconfig.json README.md LICENSE; do
     [ -e "$SRC/$item" ] && cp -a "$SRC/$item" "$stage/"
   done
   chmod 0755 "$stage/bin/iotgw.js"
   if [ "$NPM" = 1 ]; then
     say "npm ci --omit=dev in $APP (native modules may build on a Pi: this takes a few minutes)"
     (cd "$stage" && npm ci --omit=dev --no-audit --no-fund)
+    # The compiled daemon (dist/iotgw.mjs) saves ~25 MB of RSS over running the sources through tsx.
+    mkdir -p "$stage/scripts" && cp -a "$SRC/scripts/build.mjs" "$stage/scripts/"
+    (cd "$stage" && node scripts/build.mjs --quiet)
   fi
   # Swap the new tree in; the old one stays runnable until the service restarts.
   if [ -d "$ROOT$APP" ]; then mv "$ROOT$APP" "$old"; fi

@@ -39,7 +39,9 @@ async function main(argv: string[]): Promise<number> {
     return positionals.length === 0 && !values.help ? 2 : 0;
   }
   if (command === 'version') {
-    process.stdout.write(`iotgw ${VERSION}\n`);
+    // Which build runs matters to support: the compiled one is what the unit should be running.
+    const build = import.meta.url.endsWith('.mjs') ? 'compiled' : 'sources via tsx';
+    process.stdout.write(`iotgw ${VERSION} (${build})\n`);
     return 0;
   }
   if (!['start', 'check-config', 'upload', 'doctor'].includes(command)) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { utimesSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir, freePort, waitFor } from './support/ports.ts';
@@ -80,4 +80,16 @@ test('unknown commands and missing arguments are usage errors (exit 2)', () => {
   const v = iotgw(['version']);
   assert.equal(v.status, 0);
   assert.match(v.stdout, /^iotgw \d+\.\d+\.\d+/);
+});
+
+test('bin/iotgw.js runs the compiled build while it is fresh, and the sources once a source file is newer', () => {
+  const dist = join(root, 'dist/iotgw.mjs');
+  const built = spawnSync(process.execPath, [join(root, 'scripts/build.mjs'), '--quiet'], { cwd: root, encoding: 'utf8' });
+  assert.equal(built.status, 0, built.stderr);
+  const bin = () => spawnSync(process.execPath, [join(root, 'bin/iotgw.js'), 'version'], { cwd: root, env: cleanEnv({}), encoding: 'utf8' });
+  assert.match(bin().stdout, /^iotgw \d+\.\d+\.\d+ \(compiled\)$/m);
+  // Age the build instead of touching a source file, so the checkout is left as it was.
+  const past = new Date(Date.now() - 3600_000 * 24 * 365 * 30);
+  utimesSync(dist, past, past);
+  assert.match(bin().stdout, /^iotgw \d+\.\d+\.\d+ \(sources via tsx\)$/m);
 });

@@ -17,6 +17,8 @@ export interface GatewayProcessOptions {
   args?: string[];
   /** Written as a real YAML config file (next to the data dir) and passed with IOTGW_CONFIG. */
   config?: Record<string, unknown>;
+  /** Run this compiled bundle (scripts/build.mjs output) with plain node instead of the sources through tsx. */
+  built?: string;
 }
 
 /**
@@ -55,7 +57,8 @@ export class GatewayProcess {
     };
     delete env.MONGODB_URI;
     delete env.NOTIFY_SOCKET;
-    const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'gateway/main.ts'), 'start', ...(this.opts.args ?? [])], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const entry = this.opts.built ? [this.opts.built] : ['--import', 'tsx', join(root, 'gateway/main.ts')];
+    const proc = spawn(process.execPath, [...entry, 'start', ...(this.opts.args ?? [])], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     this.exited = new Promise((r) => proc.once('exit', (code) => r(code)));
     let partial = '';
