@@ -3,12 +3,13 @@
  * the gateway's per-message acks. Both run in one of two modes:
  *   - max:   closed loop, as fast as the server answers (autocannon: `connections` requests in
  *            flight; WS: a window of `window` unacknowledged messages per connection);
- *   - rate:  open loop at a fixed overall rate (autocannon `overallRate`, which corrects for
- *            coordinated omission; WS: sends on a schedule whatever the acks do).
+ *   - rate:  open loop at a fixed overall rate (HTTP: bench/lib/http-open-loop.ts, latency counted
+ *            from the time each request was due; WS: sends on a schedule whatever the acks do).
  * Latencies are milliseconds from send to the 2xx answer or the ack.
  */
 import autocannon from 'autocannon';
 import WebSocket from 'ws';
+import { openLoopHttp } from './lib/http-open-loop.ts';
 
 export interface LoadResult {
   mode: 'max' | 'rate';
@@ -37,6 +38,7 @@ export interface HttpLoadOptions {
 }
 
 export async function httpLoad(o: HttpLoadOptions): Promise<LoadResult> {
+  if (o.rate) return httpRateLoad(o, o.rate);
   const headers = { 'content-type': 'application/json' };
   const result = await autocannon({
     url: o.url,
@@ -44,22 +46,42 @@ export async function httpLoad(o: HttpLoadOptions): Promise<LoadResult> {
     duration: o.durationS,
     timeout: 10,
     requests: o.bodies.map((body) => ({ method: 'POST', path: new URL(o.url).pathname, headers, body })),
-    ...(o.rate ? { overallRate: Math.max(1, Math.round(o.rate)) } : {}),
   });
   const ok = result['2xx'];
   const duration = result.duration || o.durationS;
   return {
-    mode: o.rate ? 'rate' : 'max',
+    mode: 'max',
     duration_s: round(duration, 2),
     requests: ok,
     readings: ok * o.readingsPerRequest,
     requests_per_s: round(ok / duration, 1),
     readings_per_s: round((ok * o.readingsPerRequest) / duration, 1),
-    target_rate: o.rate ? Math.round(o.rate) : null,
+    target_rate: null,
     p50_ms: result.latency.p50,
     p99_ms: result.latency.p99,
     max_ms: result.latency.max,
     errors: result.non2xx + result.errors + result.timeouts,
+  };
+}
+
+/** The half-rate phase: open loop (bench/lib/http-open-loop.ts explains why not autocannon's overallRate). */
+async function httpRateLoad(o: HttpLoadOptions, rate: number): Promise<LoadResult> {
+  const r = await openLoopHttp({ url: o.url, bodies: o.bodies, connections: o.connections, rate, durationS: o.durationS });
+  const lat = new Latencies();
+  for (const v of r.latencies) lat.push(v);
+  const p = lat.percentiles();
+  return {
+    mode: 'rate',
+    duration_s: o.durationS,
+    requests: r.ok,
+    readings: r.ok * o.readingsPerRequest,
+    requests_per_s: round(r.ok / o.durationS, 1),
+    readings_per_s: round((r.ok * o.readingsPerRequest) / o.durationS, 1),
+    target_rate: Math.round(rate),
+    p50_ms: p.p50,
+    p99_ms: p.p99,
+    max_ms: p.max,
+    errors: r.errors,
   };
 }
 
@@ -113,10 +135,10 @@ export async function wsLoad(o: WsLoadOptions): Promise<LoadResult> {
     c.device = (c.device + 1) % o.bodies.length;
     return `${b.slice(0, -1)},"seq":${c.seq}}`;
   };
-  const send = (c: Conn): void => {
+  const send = (c: Conn, dueAt = performance.now()): void => {
     if (c.ws.readyState !== WebSocket.OPEN) return;
     c.seq++;
-    c.sent.set(c.seq, performance.now());
+    c.sent.set(c.seq, dueAt);
     c.ws.send(body(c));
   };
 
@@ -152,7 +174,8 @@ export async function wsLoad(o: WsLoadOptions): Promise<LoadResult> {
     ticker = setInterval(() => {
       const want = Math.floor(((performance.now() - started) / 1000) * o.rate!);
       for (; due < want; due++) {
-        send(conns[next]);
+        // Latency counts from when the message was due, not from when the 2 ms tick sent it.
+        send(conns[next], started + (due / o.rate!) * 1000);
         next = (next + 1) % conns.length;
       }
     }, 2);
