@@ -132,7 +132,7 @@ export function markdownResults(r: BenchResults, file: string): string {
     ...table(['process', 'RSS idle MB', 'RSS peak MB', 'RSS after the load MB', 'redis-server idle MB', 'failovers to SQLite'], r.servers.map((s) => [s.name, fmt(s.rss_idle_mb, 1), fmt(s.rss_peak_mb, 1), fmt(s.rss_after_mb, 1), fmt(s.redis_rss_idle_mb, 1), fmt(s.failovers_to_sqlite)])),
     '',
   ];
-  if (r.loader) out.push(`${loaderLine(r)} (the gateway figures above run through tsx, as bin/iotgw.js does).`, '');
+  if (r.loader) out.push(`${loaderLine(r)} (the gateway figures above are the compiled build, dist/iotgw.mjs, which bin/iotgw.js runs, with the unit's V8 flags; this line is without them).`, '');
   if (r.upload) out.push(...uploadLines(r), '');
   out.push(...piEstimate(r, table), '');
   out.push(...table(['goal', 'measured', 'met'], r.goals.map((g) => [g.text, `${fmt(g.value, g.unit === '×' ? 2 : g.unit === 'readings/s' ? 0 : 1)} ${g.unit}`, g.met === null ? 'not measured' : g.met ? 'yes' : '**no**'])));
