@@ -2,6 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { RedisStore } from '../gateway/buffer/redis-store.ts';
 import { SqliteStore } from '../gateway/buffer/sqlite-store.ts';
 import { comparePos } from '../gateway/buffer/records.ts';
@@ -10,6 +11,7 @@ import type { Reading } from '../gateway/reading.ts';
 import { TestRedis } from './support/redis.ts';
 import { tempDir } from './support/ports.ts';
 import { readAll } from './support/read-window.ts';
+import { redisWindowCount } from './support/buffer-inspect.ts';
 
 const H = 3600_000;
 const T0 = Date.UTC(2024, 0, 1, 10);
@@ -64,9 +66,52 @@ describe('RedisStore', () => {
 
   test('key layout under the prefix', async () => {
     const keys = (await raw.keys('iotgw:*')).sort();
-    for (const k of [`iotgw:w:${T0}`, `iotgw:ids:${T0}`, 'iotgw:windows', 'iotgw:latest', 'iotgw:latest_at', 'iotgw:wbytes']) assert.ok(keys.includes(k), `${k} missing from ${keys}`);
-    assert.equal(await raw.type(`iotgw:w:${T0}`), 'stream');
+    for (const k of [`iotgw:l:${T0}`, `iotgw:ids:${T0}`, 'iotgw:windows', 'iotgw:latest', 'iotgw:latest_at', 'iotgw:wbytes', 'iotgw:wgen', 'iotgw:gen']) assert.ok(keys.includes(k), `${k} missing from ${keys}`);
+    assert.equal(await raw.type(`iotgw:l:${T0}`), 'list');
+    assert.equal(await raw.llen(`iotgw:l:${T0}`), 2);
     assert.equal(await raw.scard(`iotgw:ids:${T0}`), 2);
+  });
+
+  test('dedup within one call, across callers of one tick, and across calls; per window', async () => {
+    const w = T0 + 40 * H;
+    const a = reading('dd', w + 1);
+    const b = reading('dd', w + 2);
+    assert.equal(await store.append([a, { ...a }, b, a]), 2);
+    // three callers in the same tick share one script call: the first holder of an id wins
+    const [x, y, z] = await Promise.all([store.append([reading('dd', w + 3, 'same')]), store.append([reading('dd', w + 4, 'same')]), store.append([b])]);
+    assert.deepEqual([x, y, z], [1, 0, 0]);
+    assert.equal(await store.append([a, b]), 0);
+    // the same id in another window is another reading
+    assert.equal(await store.append([reading('dd', w + H + 1, a.id)]), 1);
+    assert.deepEqual((await readAll(store, w)).map((r) => r.id), [a.id, b.id, 'same']);
+    assert.equal((await readAll(store, w)).find((r) => r.id === 'same')!.received_at, w + 3);
+    assert.equal(await raw.llen(`iotgw:l:${w}`), 3);
+    // latest: newest receive time of the device wins, whatever the order inside a call
+    assert.equal((await store.latestPerDevice()).find((d) => d.device_id === 'dd')!.n, a.id);
+    await store.dropWindow(w);
+    await store.dropWindow(w + H);
+  });
+
+  test('positions are unique across windows and over a window\'s re-creation; a stale delete position deletes nothing', async () => {
+    const w = T0 + 41 * H;
+    await store.append([reading('u', w), reading('u', w + H)]);
+    const [p1] = await readAll(store, w);
+    const [p2] = await readAll(store, w + H);
+    assert.notEqual(p1.pos, p2.pos);
+    assert.equal(await store.deleteWindow(w, p1.pos), 1);
+    assert.equal(await raw.exists(`iotgw:l:${w}`), 0);
+    const late = reading('u', w + 5);
+    await store.append([late]);
+    const [p3] = await readAll(store, w);
+    assert.equal(p3.id, late.id);
+    assert.notEqual(p3.pos, p1.pos);
+    assert.equal(comparePos('redis', p3.pos, p1.pos), 1);
+    // an upload manifest replaying its delete after the window was emptied and filled again
+    assert.equal(await store.deleteWindow(w, p1.pos), 0);
+    assert.deepEqual((await readAll(store, w)).map((r) => r.id), [late.id]);
+    await assert.rejects(store.deleteWindow(w, 'x'), /bad redis position/);
+    await store.dropWindow(w);
+    await store.dropWindow(w + H);
   });
 
   test('readWindow pages in stream order; deleteWindow up to a position spares later readings', async () => {
@@ -85,18 +130,18 @@ describe('RedisStore', () => {
     assert.equal(await store.append([batch[0]]), 0);
     const last = (await readAll(store, w)).at(-1)!;
     assert.equal(await store.deleteWindow(w, last.pos), 1);
-    assert.equal(await raw.exists(`iotgw:w:${w}`, `iotgw:ids:${w}`), 0);
+    assert.equal(await raw.exists(`iotgw:l:${w}`, `iotgw:ids:${w}`, `iotgw:tomb:${w}`), 0);
     assert.equal(await raw.zscore('iotgw:windows', String(w)), null);
-    assert.equal(await raw.hexists('iotgw:wbytes', String(w)), 0);
+    for (const h of ['wbytes', 'wtrim', 'wgen']) assert.equal(await raw.hexists(`iotgw:${h}`, String(w)), 0, h);
   });
 
-  test('corrupt stream entries are quarantined in SQLite, XDELed, counted, and never stall the page', async () => {
+  test('corrupt list elements are quarantined in SQLite, blanked, counted, and never stall the page', async () => {
     const w = T0 + 6 * H;
     const first = reading('c', w);
     await store.append([first]);
-    await redis.command('XADD', `iotgw:w:${w}`, '*', 'r', '{garbage');
-    await redis.command('XADD', `iotgw:w:${w}`, '*', 'other', 'x');
-    await redis.command('XADD', `iotgw:w:${w}`, '*', 'r', JSON.stringify({ id: 'no-doc', device_id: 'c', group_id: 'g1', received_at: 1 }));
+    await redis.command('RPUSH', `iotgw:l:${w}`, '{garbage');
+    await redis.command('RPUSH', `iotgw:l:${w}`, '["other","x"]');
+    await redis.command('RPUSH', `iotgw:l:${w}`, JSON.stringify({ id: 'no-doc', device_id: 'c', group_id: 'g1', received_at: 1 }));
     const next = reading('c', w + 1);
     await store.append([next]);
     const page1 = await store.readWindow(w, null, 2);
@@ -106,18 +151,64 @@ describe('RedisStore', () => {
     const q = sqlite.quarantined(10).filter((x) => x.source === 'redis');
     assert.equal(q.length, 3);
     assert.ok(q.some((x) => x.raw === '{garbage'));
-    assert.equal(await raw.xlen(`iotgw:w:${w}`), 2);
+    // blanked in place (positions of later readings do not move) and left out of the counts
+    assert.deepEqual(await raw.lrange(`iotgw:l:${w}`, 0, -1), [(await raw.lindex(`iotgw:l:${w}`, 0))!, '', '', '', (await raw.lindex(`iotgw:l:${w}`, 4))!]);
+    assert.equal(await redisWindowCount(raw, w), 2);
+    assert.equal((await store.listWindows()).find((x) => x.window === w)!.count, 2);
+    assert.deepEqual((await readAll(store, w, 2)).map((r) => r.id), [first.id, next.id]);
+    assert.equal(sqlite.quarantined(10).filter((x) => x.source === 'redis').length, 3, 'quarantined once');
     assert.equal((await metrics.recordsQuarantined.get()).values.find((v) => v.labels.store === 'redis')?.value, 3);
   });
 
-  test('a window left with only corrupt entries disappears once read', async () => {
+  test('a window left with only corrupt elements disappears once read', async () => {
     const w = T0 + 7 * H;
-    await redis.command('XADD', `iotgw:w:${w}`, '*', 'r', 'nope');
+    await redis.command('RPUSH', `iotgw:l:${w}`, 'nope');
     await redis.command('ZADD', 'iotgw:windows', String(w), String(w));
     const page = await store.readWindow(w, null, 10);
     assert.deepEqual(page, { readings: [], next: null });
     assert.equal((await store.listWindows()).find((x) => x.window === w), undefined);
-    assert.equal(await raw.exists(`iotgw:w:${w}`), 0);
+    assert.equal(await raw.exists(`iotgw:l:${w}`, `iotgw:tomb:${w}`), 0);
+  });
+
+  test('counts stay exact through quarantine and partial deletes', async () => {
+    const w = T0 + 9 * H;
+    const rs = Array.from({ length: 10 }, (_, i) => reading('ex', w + i));
+    await store.append(rs.slice(0, 4));
+    await redis.command('RPUSH', `iotgw:l:${w}`, 'bad-1');
+    await store.append(rs.slice(4, 7));
+    await redis.command('RPUSH', `iotgw:l:${w}`, 'bad-2');
+    await store.append(rs.slice(7));
+    const got = await readAll(store, w, 4);
+    assert.deepEqual(got.map((r) => r.id), rs.map((r) => r.id));
+    const bytes0 = (await store.listWindows()).find((x) => x.window === w)!.bytes;
+    assert.deepEqual((await store.listWindows()).filter((x) => x.window === w).map((x) => x.count), [10]);
+    // up to the 3rd reading: before the first tombstone
+    assert.equal(await store.deleteWindow(w, got[2].pos), 3);
+    assert.equal((await store.listWindows()).find((x) => x.window === w)!.count, 7);
+    // up to the 6th reading: across the first tombstone, which is not a reading
+    assert.equal(await store.deleteWindow(w, got[5].pos), 3);
+    const left = (await store.listWindows()).find((x) => x.window === w)!;
+    assert.equal(left.count, 4);
+    assert.equal(left.bytes, Math.floor(Math.floor(bytes0 * 7 / 10) * 4 / 7));
+    assert.equal(await raw.zcard(`iotgw:tomb:${w}`), 1);
+    // a repeated delete (a replayed upload commit) finds nothing more to delete
+    assert.equal(await store.deleteWindow(w, got[5].pos), 0);
+    assert.deepEqual((await readAll(store, w, 2)).map((r) => r.id), rs.slice(6).map((r) => r.id));
+    assert.equal(await store.deleteWindow(w, got[9].pos), 4);
+    assert.equal(await raw.exists(`iotgw:l:${w}`, `iotgw:tomb:${w}`, `iotgw:ids:${w}`), 0);
+    assert.equal((await store.listWindows()).find((x) => x.window === w), undefined);
+  });
+
+  test('dead elements are skipped by reads; markDead only names ids the window holds', async () => {
+    const w = T0 + 10 * H;
+    const rs = [reading('dz', w), reading('dz', w + 1), reading('dz', w + 2)];
+    await store.append(rs);
+    assert.equal(await store.markDead(w, [rs[1].id, 'never-stored']), 1);
+    assert.equal(await store.markDead(w, [rs[1].id]), 0);
+    assert.deepEqual((await readAll(store, w, 1)).map((r) => r.id), [rs[0].id, rs[2].id]);
+    assert.deepEqual(await raw.smembers(`iotgw:dead:${w}`), [rs[1].id]);
+    assert.equal(await store.dropWindow(w), 3);
+    assert.equal(await raw.exists(`iotgw:dead:${w}`), 0);
   });
 
   test('deviceReadings newest first across windows, limited and filtered', async () => {
@@ -133,7 +224,10 @@ describe('RedisStore', () => {
     const rs = Array.from({ length: 25_000 }, (_, i) => reading(`big${i % 3}`, w + i));
     for (let i = 0; i < rs.length; i += 1000) await store.append(rs.slice(i, i + 1000));
     const got = await readAll(store, w, 5000);
+    const ltrims = async () => Number(/cmdstat_ltrim:calls=(\d+)/.exec(await raw.info('commandstats'))?.[1] ?? 0);
+    const before = await ltrims();
     assert.equal(await store.deleteWindow(w, got[19_999].pos), 20_000);
+    assert.equal(await ltrims() - before, 2, 'two steps of at most 10,000 elements');
     const rest = await store.readWindow(w, null, 1);
     assert.equal(rest.readings[0].id, rs[20_000].id);
     assert.equal((await store.listWindows()).find((x) => x.window === w)!.count, 5000);
@@ -144,7 +238,69 @@ describe('RedisStore', () => {
     const w = T0 + 20 * H;
     await store.append([reading('d', w), reading('d', w + 1), reading('d', w + 2)]);
     assert.equal(await store.dropWindow(w), 3);
-    assert.equal(await raw.exists(`iotgw:w:${w}`, `iotgw:ids:${w}`), 0);
+    assert.equal(await raw.exists(`iotgw:l:${w}`, `iotgw:ids:${w}`), 0);
+  });
+});
+
+describe('RedisStore legacy stream layout', () => {
+  test('windows left in streams by an earlier version are moved to lists at open, in order', async () => {
+    const redis = new TestRedis({ appendonly: true });
+    await redis.start();
+    const raw = new Redis(redis.url);
+    const w1 = T0;
+    const w2 = T0 + H;
+    const old1 = Array.from({ length: 2500 }, (_, i) => reading(`lg${i % 4}`, w1 + i));
+    const old2 = [reading('lg0', w2), reading('lg0', w2 + 1)];
+    for (const [w, rs] of [[w1, old1], [w2, old2]] as const) {
+      for (let i = 0; i < rs.length; i += 500) {
+        const pipe = raw.pipeline();
+        for (const r of rs.slice(i, i + 500)) {
+          pipe.xadd(`iotgw:w:${w}`, '*', 'r', JSON.stringify({ id: r.id, device_id: r.device_id, group_id: r.group_id, window: r.window, received_at: r.received_at, doc: r.doc }));
+        }
+        await pipe.exec();
+      }
+      await raw.sadd(`iotgw:ids:${w}`, ...rs.map((r) => r.id));
+      await raw.zadd('iotgw:windows', w, String(w));
+      await raw.hset('iotgw:wbytes', String(w), String(rs.length * 300));
+    }
+    await raw.xadd(`iotgw:w:${w2}`, '*', 'other', 'x'); // an entry the old store could not read either
+    const lines: { msg: string; readings?: number }[] = [];
+    const log = pino({ level: 'info' }, { write: (s: string) => { lines.push(JSON.parse(s)); } });
+    const tmp = tempDir('iotgw-redis-legacy-');
+    const metrics = createMetrics({ defaultMetrics: false });
+    const sqlite = new SqliteStore({ path: join(tmp.path, 'buffer.db'), metrics });
+    await sqlite.open();
+    const store = new RedisStore({ url: redis.url, sink: sqlite, metrics, log, writeTimeoutMs: 2000 });
+    try {
+      await store.open();
+      assert.equal(await raw.exists(`iotgw:w:${w1}`, `iotgw:w:${w2}`), 0);
+      const moved = lines.filter((l) => l.msg.includes('old Redis stream layout'));
+      assert.equal(moved.length, 1);
+      assert.equal(moved[0].readings, 2503);
+      assert.deepEqual((await store.listWindows()).map((x) => [x.window, x.count, x.bytes]), [[w1, 2500, 2500 * 300], [w2, 3, 2 * 300]]);
+      assert.deepEqual((await readAll(store, w1, 700)).map((r) => r.id), old1.map((r) => r.id));
+      const got2 = await readAll(store, w2, 10);
+      assert.deepEqual(got2, old2.map((r, i) => ({ ...r, pos: got2[i].pos })));
+      assert.equal(sqlite.quarantined(10).filter((x) => x.source === 'redis').length, 1, 'the unreadable entry is quarantined, not lost');
+      // the id sets came along: a retried send of a migrated reading is still a duplicate
+      assert.equal(await store.append([old1[7], reading('lg9', w1 + 9000)]), 1);
+      const all = await readAll(store, w1, 1000);
+      assert.equal(all.length, 2501);
+      assert.equal(await store.deleteWindow(w1, all[2499].pos), 2500);
+      assert.equal(await store.dropWindow(w1), 1);
+      // a second open finds nothing left to move
+      lines.length = 0;
+      const again = new RedisStore({ url: redis.url, log, writeTimeoutMs: 2000 });
+      await again.open();
+      await again.close();
+      assert.equal(lines.filter((l) => l.msg.includes('old Redis stream layout')).length, 0);
+    } finally {
+      raw.disconnect();
+      await store.close();
+      await sqlite.close();
+      await redis.destroy();
+      tmp.cleanup();
+    }
   });
 });
 

@@ -4,7 +4,8 @@ import type { Metrics } from '../metrics.ts';
 import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
 import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
 import { parseReading, type DeviceEntry, type LatestEntry } from './records.ts';
-import { APPEND_LUA, DELETE_LUA, nextStreamId, MARK_DEAD_LUA } from './redis-scripts.ts';
+import { APPEND_LUA, checkPos, DELETE_LUA, MARK_DEAD_LUA, QUARANTINE_LUA, READ_LUA } from './redis-scripts.ts';
+import { MIGRATE_LUA, migrateLegacyStreams } from './redis-migrate.ts';
 
 export interface RedisStoreOptions {
   /** redis://, rediss:// or unix:///path/to/socket */
@@ -14,9 +15,9 @@ export interface RedisStoreOptions {
   writeTimeoutMs?: number;
   /** Bound on reads, deletes and connecting. */
   opTimeoutMs?: number;
-  /** Where unreadable stream entries go (the SQLite store). */
+  /** Where unreadable list elements go (the SQLite store). */
   sink?: QuarantineSink;
-  /** At most this many stream entries are scanned by one `deviceReadings` call. */
+  /** At most this many list elements are scanned by one `deviceReadings` call. */
   deviceScanBudget?: number;
   log?: Logger;
   metrics?: Metrics;
@@ -26,9 +27,10 @@ type ScriptClient = Redis & {
   iotgwAppend(...args: string[]): Promise<number[]>;
   iotgwDelete(...args: string[]): Promise<[number, number]>;
   iotgwMarkDead(...args: string[]): Promise<number>;
+  iotgwRead(...args: string[]): Promise<[gen: string, first: number, items: string[]]>;
+  iotgwQuarantine(...args: string[]): Promise<number>;
+  iotgwMigrate(...args: string[]): Promise<number>;
 };
-
-type StreamEntry = [id: string, fields: string[]];
 
 interface QueuedAppend {
   readings: Reading[];
@@ -39,7 +41,7 @@ interface QueuedAppend {
 /** Bound on one shared append call, so one Lua run never blocks Redis for long. */
 const MAX_READINGS_PER_CALL = 2000;
 
-/** Entries removed per delete-script call (~100 stream nodes): a few ms of Redis time each. */
+/** Elements removed per delete-script call: about a millisecond of Redis time each. */
 const DELETE_STEP = 10_000;
 
 export class TimeoutError extends Error {
@@ -71,6 +73,8 @@ export class RedisStore implements ReadingStore {
   private queued: QueuedAppend[] = [];
   private queuedReadings = 0;
   private flushScheduled = false;
+  /** False until the legacy stream layout has been looked for (and moved): see redis-migrate.ts. */
+  private migrated = false;
 
   constructor(private readonly opts: RedisStoreOptions) {
     this.p = opts.keyPrefix ?? 'iotgw:';
@@ -111,11 +115,25 @@ export class RedisStore implements ReadingStore {
     client.defineCommand('iotgwAppend', { numberOfKeys: 0, lua: APPEND_LUA });
     client.defineCommand('iotgwDelete', { numberOfKeys: 0, lua: DELETE_LUA });
     client.defineCommand('iotgwMarkDead', { numberOfKeys: 0, lua: MARK_DEAD_LUA });
+    client.defineCommand('iotgwRead', { numberOfKeys: 0, lua: READ_LUA });
+    client.defineCommand('iotgwQuarantine', { numberOfKeys: 0, lua: QUARANTINE_LUA });
+    client.defineCommand('iotgwMigrate', { numberOfKeys: 0, lua: MIGRATE_LUA });
     // Errors surface through the rejected commands; the failover layer logs transitions once.
     client.on('error', (err) => this.opts.log?.debug({ err: err.message }, 'redis connection error'));
     this.client = client;
     // On failure the client goes on reconnecting in the background; ping() tells when it is back.
     await withTimeout(client.connect(), Math.min(this.opTimeoutMs, 2000), 'redis connect');
+    await this.migrateLegacy();
+  }
+
+  /**
+   * Moves windows left in the old stream layout into lists, once. Open does it; when Redis was
+   * unreachable then, `ping` does it before the failover layer may switch intake back to Redis.
+   */
+  private async migrateLegacy(): Promise<void> {
+    if (this.migrated) return;
+    await migrateLegacyStreams(this.redis, this.p, (p, what) => this.op(p, what), this.opts.log);
+    this.migrated = true;
   }
 
   /**
@@ -141,13 +159,13 @@ export class RedisStore implements ReadingStore {
     client.disconnect();
   }
 
-  private w(window: number | string): string {
-    return `${this.p}w:${window}`;
+  private list(window: number | string): string {
+    return `${this.p}l:${window}`;
   }
 
   /**
    * Durable (appendonly) once resolved; returns how many readings were new. Appends made in the
-   * same event-loop tick share ONE Lua call (dedup by id, XADD, latest, window registration,
+   * same event-loop tick share ONE Lua call (dedup by id, RPUSH, latest, window registration,
    * atomically): under load that is one Redis round trip for many requests instead of one each.
    */
   append(readings: Reading[]): Promise<number> {
@@ -214,73 +232,72 @@ export class RedisStore implements ReadingStore {
     return out;
   }
 
+  /** Windows with their reading counts: elements minus tombstones, so quarantines keep counts exact. */
   async listWindows(): Promise<WindowSummary[]> {
     const windows = await this.op(this.redis.zrange(`${this.p}windows`, 0, -1), 'redis windows');
     if (windows.length === 0) return [];
     const pipe = this.redis.pipeline();
-    for (const w of windows) pipe.xlen(this.w(w)).hget(`${this.p}wbytes`, w);
+    for (const w of windows) pipe.llen(this.list(w)).zcard(`${this.p}tomb:${w}`).hget(`${this.p}wbytes`, w);
     const res = (await this.op(pipe.exec(), 'redis window sizes')) ?? [];
     const out: WindowSummary[] = [];
     for (let i = 0; i < windows.length; i++) {
-      const [e1, count] = res[2 * i] ?? [];
-      const [e2, bytes] = res[2 * i + 1] ?? [];
-      if (e1 || e2) throw e1 ?? e2;
-      if (Number(count) === 0) { await this.cleanupIfEmpty(Number(windows[i])); continue; }
-      out.push({ window: Number(windows[i]), count: Number(count), bytes: Number(bytes ?? 0) });
+      const [[e1, len], [e2, tombs], [e3, bytes]] = [res[3 * i] ?? [], res[3 * i + 1] ?? [], res[3 * i + 2] ?? []];
+      if (e1 || e2 || e3) throw e1 ?? e2 ?? e3;
+      const count = Number(len) - Number(tombs);
+      if (count <= 0) { await this.cleanupIfEmpty(Number(windows[i])); continue; }
+      out.push({ window: Number(windows[i]), count, bytes: Number(bytes ?? 0) });
     }
     return out;
   }
 
-  /** Removes the window's keys if its stream is empty (atomic: a concurrent append wins). */
+  /** Removes the window's keys if it holds no reading (atomic: a concurrent append wins). */
   private async cleanupIfEmpty(window: number): Promise<void> {
-    await this.trim(window, '0-1');
+    await this.trim(window, 'none');
   }
 
   /**
-   * A window's readings in stream order after `after` (exclusive). Unreadable entries are handed
-   * to the quarantine sink, XDEL'ed and skipped; a page is empty only when the window is done.
+   * A window's readings in list order after `after` (exclusive). Unreadable elements are handed
+   * to the quarantine sink and blanked (tombstones, skipped); a page is empty only when the
+   * window is done.
    */
   async readWindow(window: number, after: string | null, limit: number): Promise<WindowPage> {
-    let cursor = after;
-    // Almost always empty; when not, it names entries whose SQLite twin is the copy to upload.
+    let cursor = after === null ? '' : checkPos(after);
+    // Almost always empty; when not, it names elements whose SQLite twin is the copy to upload.
     const dead = new Set(await this.op(this.redis.smembers(`${this.p}dead:${window}`), 'redis read'));
     for (;;) {
-      const entries = (await this.op(this.redis.xrange(this.w(window), cursor === null ? '-' : `(${cursor}`, '+', 'COUNT', limit + 1), 'redis read')) as StreamEntry[];
-      const more = entries.length > limit;
-      const page = more ? entries.slice(0, limit) : entries;
+      const [gen, first, items] = await this.op(this.redis.iotgwRead(this.p, String(window), cursor, String(limit + 1)), 'redis read');
+      const more = items.length > limit;
+      const n = more ? limit : items.length;
       const readings: StoredReading[] = [];
-      let quarantined = 0;
-      for (const [id, fields] of page) {
-        const r = this.decode(window, id, fields);
-        if (typeof r === 'string') {
-          await this.quarantine(window, id, fields, r);
-          quarantined++;
-        } else if (!dead.has(r.id)) readings.push({ ...r, pos: id });
+      const bad: { pos: number; raw: string; reason: string }[] = [];
+      for (let k = 0; k < n; k++) {
+        if (items[k] === '') continue;
+        const r = parseReading(items[k], window);
+        if (typeof r === 'string') bad.push({ pos: first + k, raw: items[k], reason: r });
+        else if (!dead.has(r.id)) readings.push({ ...r, pos: `${gen}-${first + k}` });
       }
-      if (quarantined > 0 && !more && readings.length === 0) await this.cleanupIfEmpty(window);
-      const last = page.length ? page[page.length - 1][0] : cursor;
+      if (bad.length > 0) {
+        await this.quarantine(window, gen, bad);
+        if (!more && readings.length === 0) await this.cleanupIfEmpty(window);
+      }
+      const last = n > 0 ? `${gen}-${first + n - 1}` : cursor;
       if (readings.length > 0 || !more) return { readings, next: more ? last : null };
       cursor = last;
     }
   }
 
-  private decode(window: number, _id: string, fields: string[]): Reading | string {
-    const i = fields.indexOf('r');
-    if (i < 0 || i % 2 !== 0 || fields[i + 1] === undefined) return 'entry has no r field';
-    return parseReading(fields[i + 1], window);
-  }
-
-  private async quarantine(window: number, id: string, fields: string[], reason: string): Promise<void> {
-    const raw = fields.length === 2 && fields[0] === 'r' ? fields[1] : JSON.stringify(fields);
-    if (this.opts.sink) this.opts.sink.quarantine('redis', window, id, raw, reason);
-    else {
-      this.opts.metrics?.recordsQuarantined.inc({ store: 'redis' });
-      this.opts.log?.warn({ window, pos: id, reason, raw: raw.slice(0, 200) }, 'unreadable redis record dropped (no quarantine sink)');
+  private async quarantine(window: number, gen: string, bad: { pos: number; raw: string; reason: string }[]): Promise<void> {
+    for (const { pos, raw, reason } of bad) {
+      if (this.opts.sink) this.opts.sink.quarantine('redis', window, `${gen}-${pos}`, raw, reason);
+      else {
+        this.opts.metrics?.recordsQuarantined.inc({ store: 'redis' });
+        this.opts.log?.warn({ window, pos: `${gen}-${pos}`, reason, raw: raw.slice(0, 200) }, 'unreadable redis record dropped (no quarantine sink)');
+      }
     }
-    await this.op(this.redis.xdel(this.w(window), id), 'redis xdel');
+    await this.op(this.redis.iotgwQuarantine(this.p, String(window), gen, ...bad.map((b) => String(b.pos))), 'redis quarantine');
   }
 
-  /** Marks the window's entries for these reading ids as dead (skipped by reads); returns how many it held. */
+  /** Marks the window's elements for these reading ids as dead (skipped by reads); returns how many it held. */
   async markDead(window: number, ids: string[]): Promise<number> {
     let marked = 0;
     for (let i = 0; i < ids.length; i += 1000) {
@@ -289,9 +306,9 @@ export class RedisStore implements ReadingStore {
     return marked;
   }
 
-  /** Deletes entries with pos <= upTo, with the window's bookkeeping; returns how many. */
+  /** Deletes readings with pos <= upTo, with the window's bookkeeping; returns how many. */
   async deleteWindow(window: number, upTo: string): Promise<number> {
-    return this.trim(window, nextStreamId(upTo));
+    return this.trim(window, checkPos(upTo));
   }
 
   /** Deletes the whole window; returns how many readings it held. */
@@ -300,10 +317,10 @@ export class RedisStore implements ReadingStore {
   }
 
   /** Runs the delete script in bounded steps (see DELETE_LUA); appends interleave between steps. */
-  private async trim(window: number, minid: string): Promise<number> {
+  private async trim(window: number, upTo: string): Promise<number> {
     let total = 0;
     for (;;) {
-      const [deleted, done] = await this.op(this.redis.iotgwDelete(this.p, String(window), minid, String(DELETE_STEP)), 'redis delete');
+      const [deleted, done] = await this.op(this.redis.iotgwDelete(this.p, String(window), upTo, String(DELETE_STEP)), 'redis delete');
       total += Number(deleted);
       if (Number(done) === 1) return total;
     }
@@ -314,9 +331,10 @@ export class RedisStore implements ReadingStore {
   }
 
   /**
-   * A device's readings, newest windows first, scanning at most `deviceScanBudget` entries in
-   * chunks (Redis has no per-device index; SQLite does). Stream ids carry Redis's clock, close to
-   * received_at on the same host, so from/to also narrow the id range, with a minute of margin.
+   * A device's readings, newest windows first, scanning each list from its tail in chunks and at
+   * most `deviceScanBudget` elements in all (Redis has no per-device index; SQLite does). A list
+   * is in arrival order, so once the device's readings are older than `from` (with a minute of
+   * margin for readings that raced each other) the rest of that window is older still.
    */
   async deviceEntries(deviceId: string, query: DeviceQuery): Promise<DeviceEntry[]> {
     const from = query.from ?? 0;
@@ -324,22 +342,27 @@ export class RedisStore implements ReadingStore {
     const margin = 60_000;
     let budget = this.opts.deviceScanBudget ?? 20_000;
     const chunk = 1000;
+    // Every element names its device as the record's second field: a cheap test before JSON.parse.
+    const needle = `"device_id":${JSON.stringify(deviceId)}`;
     const out: DeviceEntry[] = [];
     const windows = await this.op(this.redis.zrevrange(`${this.p}windows`, 0, -1), 'redis windows');
     for (const w of windows) {
-      let end = query.to === undefined ? '+' : String(to + margin);
-      const start = query.from === undefined ? '-' : String(Math.max(0, from - margin));
-      while (budget > 0 && out.length < query.limit) {
-        const entries = (await this.op(this.redis.xrevrange(this.w(w), end, start, 'COUNT', Math.min(chunk, budget)), 'redis device scan')) as StreamEntry[];
-        budget -= entries.length;
-        for (const [id, fields] of entries) {
-          const r = this.decode(Number(w), id, fields);
-          if (typeof r === 'string' || r.device_id !== deviceId || r.received_at < from || r.received_at > to) continue;
-          out.push({ id: r.id, received_at: r.received_at, doc: r.doc });
-          if (out.length >= query.limit) break;
+      // Indexes from the head, from a length read once: appends meanwhile do not shift them.
+      let end = (await this.op(this.redis.llen(this.list(w)), 'redis device scan')) - 1;
+      let older = false;
+      while (end >= 0 && budget > 0 && out.length < query.limit && !older) {
+        const start = Math.max(0, end - Math.min(chunk, budget) + 1);
+        const items = await this.op(this.redis.lrange(this.list(w), start, end), 'redis device scan');
+        if (items.length === 0) break;
+        budget -= items.length;
+        for (let k = items.length - 1; k >= 0 && out.length < query.limit; k--) {
+          if (!items[k].includes(needle)) continue;
+          const r = parseReading(items[k], Number(w));
+          if (typeof r === 'string' || r.device_id !== deviceId) continue;
+          if (r.received_at < from - margin) older = true;
+          if (r.received_at >= from && r.received_at <= to) out.push({ id: r.id, received_at: r.received_at, doc: r.doc });
         }
-        if (entries.length < chunk) break;
-        end = `(${entries[entries.length - 1][0]}`;
+        end = start - 1;
       }
       if (budget <= 0 || out.length >= query.limit) break;
     }
@@ -348,6 +371,7 @@ export class RedisStore implements ReadingStore {
 
   /** A small write (it expires), so a Redis that answers PING but refuses writes (OOM, MISCONF, replica) fails too. */
   async ping(): Promise<void> {
+    await this.migrateLegacy();
     await withTimeout(this.redis.set(`${this.p}health`, String(Date.now()), 'PX', 60_000), this.writeTimeoutMs, 'redis ping');
   }
 }

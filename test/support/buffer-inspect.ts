@@ -4,9 +4,10 @@ import { Redis } from 'ioredis';
 
 /**
  * Every reading id the buffer would upload, read straight from the SQLite file and the Redis
- * streams (not through the gateway), with repeats kept: a test of "exactly once" must see
- * duplicates. Redis entries named in the window's `dead` set are skipped, as the uploader skips
- * them: they are copies of failed-over writes that Redis applied without acknowledging.
+ * lists (not through the gateway), with repeats kept: a test of "exactly once" must see
+ * duplicates. Redis elements named in the window's `dead` set are skipped, as the uploader skips
+ * them: they are copies of failed-over writes that Redis applied without acknowledging. Empty
+ * elements are tombstones of quarantined records.
  */
 export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: string; prefix?: string }): Promise<string[]> {
   const ids: string[] = [];
@@ -25,8 +26,9 @@ export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: st
     try {
       for (const w of await redis.zrange(`${prefix}windows`, 0, -1)) {
         const dead = new Set(await redis.smembers(`${prefix}dead:${w}`));
-        for (const [, fields] of await redis.xrange(`${prefix}w:${w}`, '-', '+')) {
-          const id = JSON.parse(fields[fields.indexOf('r') + 1]).id;
+        for (const raw of await redis.lrange(`${prefix}l:${w}`, 0, -1)) {
+          if (raw === '') continue;
+          const id = JSON.parse(raw).id;
           if (!dead.has(id)) ids.push(id);
         }
       }
@@ -35,6 +37,19 @@ export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: st
     }
   }
   return ids;
+}
+
+/** Readings a Redis window holds, read straight from Redis: list elements minus tombstones. */
+export async function redisWindowCount(redis: Redis, window: number | string, prefix = 'iotgw:'): Promise<number> {
+  const [len, tombs] = await Promise.all([redis.llen(`${prefix}l:${window}`), redis.zcard(`${prefix}tomb:${window}`)]);
+  return len - tombs;
+}
+
+/** Readings held in all Redis windows, read straight from Redis. */
+export async function redisHeldReadings(redis: Redis, prefix = 'iotgw:'): Promise<number> {
+  let n = 0;
+  for (const w of await redis.zrange(`${prefix}windows`, 0, -1)) n += await redisWindowCount(redis, w, prefix);
+  return n;
 }
 
 export function countById(ids: string[]): Map<string, number> {
