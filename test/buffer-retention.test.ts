@@ -65,7 +65,7 @@ describe('consolidation', () => {
     assert.equal(res.copied, 2500);
     assert.equal(res.removed, 2500);
     assert.deepEqual((await ids(sqlite, T0)).sort(), rs.map((r) => r.id).sort()); // store order, not time order
-    assert.equal(await raw!.exists(`iotgw:w:${T0}`, `iotgw:ids:${T0}`), 0);
+    assert.equal(await raw!.exists(`iotgw:l:${T0}`, `iotgw:ids:${T0}`), 0);
     assert.deepEqual((await buffer.listWindows()).map((w) => [w.store, w.count]), [['sqlite', 2500]]);
     assert.deepEqual(await buffer.consolidate(T0), { copied: 0, added: 0, removed: 0 });
   });
@@ -101,7 +101,7 @@ describe('spill', () => {
     assert.deepEqual(report.dropped, []);
     assert.deepEqual((await buffer.listWindows()).map((w) => [w.store, w.window, w.count]), [['sqlite', T0, 30], ['sqlite', T0 + H, 20], ['redis', T0 + 2 * H, 10]]);
     for (const w of [T0, T0 + H]) {
-      assert.equal(await raw!.exists(`iotgw:w:${w}`, `iotgw:ids:${w}`), 0);
+      assert.equal(await raw!.exists(`iotgw:l:${w}`, `iotgw:ids:${w}`), 0);
       assert.equal(await raw!.zscore('iotgw:windows', String(w)), null);
       assert.equal(await raw!.hexists('iotgw:wbytes', String(w)), 0);
     }
@@ -165,7 +165,7 @@ describe('bounds', () => {
     assert.ok(partial > 0 && partial < 500);
     assert.equal(await dropped(metrics, 'max_bytes'), 500 + partial);
     assert.deepEqual(await ids(buffer.stores.redis!, T0 + H), b.slice(partial).map((r) => r.id));
-    assert.equal(await raw!.xlen(`iotgw:w:${T0 + H}`), 500 - partial);
+    assert.equal(await raw!.llen(`iotgw:l:${T0 + H}`), 500 - partial);
     assert.deepEqual(await ids(sqlite, T0 + 2 * H), c.map((r) => r.id));
   });
 });

@@ -40,14 +40,14 @@ async function dropped(gw: GatewayProcess): Promise<number> {
   return text.split('\n').filter((l) => l.startsWith('iotgw_readings_dropped_total')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
 
-/** Readings held in Redis window streams, and Redis's used_memory. */
+/** Readings held in Redis window lists, and Redis's used_memory. */
 async function redisHeld(redis: Redis): Promise<{ readings: number; memory: number }> {
   let readings = 0;
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', 'iotgw:w:*', 'COUNT', 1000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', 'iotgw:l:*', 'COUNT', 1000);
     cursor = next;
-    for (const k of keys) readings += await redis.xlen(k);
+    for (const k of keys) readings += await redis.llen(k);
   } while (cursor !== '0');
   const info = await redis.info('memory');
   return { readings, memory: Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0) };
