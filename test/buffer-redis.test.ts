@@ -70,6 +70,8 @@ describe('RedisStore', () => {
     assert.equal(await raw.type(`iotgw:l:${T0}`), 'list');
     assert.equal(await raw.llen(`iotgw:l:${T0}`), 2);
     assert.equal(await raw.scard(`iotgw:ids:${T0}`), 2);
+    // a listpack would make every latest_at lookup of the append script a linear scan
+    assert.equal(await raw.object('ENCODING', 'iotgw:latest_at'), 'hashtable');
   });
 
   test('dedup within one call, across callers of one tick, and across calls; per window', async () => {

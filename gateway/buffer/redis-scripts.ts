@@ -18,7 +18,8 @@
  *   <p>wgen            hash window -> the list's generation (see positions below)
  *   <p>gen             string, the last generation handed out
  *   <p>latest          hash device_id -> Reading JSON of the device's newest reading (`.doc` is the API document)
- *   <p>latest_at       hash device_id -> that reading's received_at (epoch ms), so newer wins
+ *   <p>latest_at       hash device_id -> that reading's received_at (epoch ms), so newer wins; plus a
+ *                      field ' encoding' that keeps it a hashtable (see APPEND_LUA)
  *   <p>health          string written by the health probe (expires)
  *   <p>w:<window>      legacy stream layout, moved into the list layout at open (redis-migrate.ts)
  *
@@ -60,6 +61,10 @@ end
  */
 export const APPEND_LUA = `${NEW_GEN}
 local p = ARGV[1]
+-- latest_at holds short values, so Redis would keep it as a listpack up to 512 devices, where
+-- every HMGET/HSET field is a linear scan (~1 µs each at 300 devices). One value longer than
+-- hash-max-listpack-value (64) makes it a hashtable for good; a device id cannot contain a space.
+local HASHTABLE = '${'-'.repeat(65)}'
 local C = ${CHUNK}
 local flags, order, byw = {}, {}, {}
 for i = 2, #ARGV, 5 do
@@ -113,7 +118,7 @@ end
 for s = 1, #devs, C do
   local e = math.min(s + C - 1, #devs)
   local cur = redis.call('HMGET', p .. 'latest_at', unpack(devs, s, e))
-  local at, js = {}, {}
+  local at, js = { ' encoding', HASHTABLE }, {}
   for k = s, e do
     local i, c = newest[devs[k]], cur[k - s + 1]
     if (not c) or tonumber(c) <= tonumber(ARGV[i + 3]) then
