@@ -121,7 +121,7 @@ export async function startGateway(mode: 'redis' | 'sqlite', opts: { wsInFlight:
     `    max_in_flight: ${opts.wsInFlight}`,
     '',
   ].join('\n'));
-  const gw = new GatewayProcess({ built: builtGateway(), dataDir: join(dir.path, 'data'), redisUrl: redis?.url ?? 'none', env: { IOTGW_CONFIG: configFile, IOTGW_LOG_LEVEL: 'info', ...preloads(mode, opts) } });
+  const gw = new GatewayProcess({ built: await builtGateway(), dataDir: join(dir.path, 'data'), redisUrl: redis?.url ?? 'none', env: { IOTGW_CONFIG: configFile, IOTGW_LOG_LEVEL: 'info', ...preloads(mode, opts) } });
   try {
     await gw.start();
     await waitFor(async () => (await gw.get('/healthz')).status === 200, 15_000, 'gateway /healthz');

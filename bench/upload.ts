@@ -83,7 +83,7 @@ export async function runUploadBench(o: { readings: number; devices: number; log
     const { proc: server, ready: uri } = await spawnReady('test/support/mongo-server.ts', ['--port', '0']);
     try {
       o.log('upload: iotgw upload --now');
-      const run = await timedChild([builtGateway(), 'upload', '--now'], {
+      const run = await timedChild([await builtGateway(), 'upload', '--now'], {
         IOTGW_CONFIG: '', IOTGW_DATA_DIR: dataDir, IOTGW_REDIS_URL: 'none', IOTGW_MONGODB_URI: uri, IOTGW_DISCOVERY: 'off', IOTGW_LOG_LEVEL: 'warn',
         // The daemon uploads in-process, so the uploader gets the unit's node flags (V8 heap limits);
         // IOTGW_BENCH_UPLOAD_NODE_OPTIONS replaces them for experiments.

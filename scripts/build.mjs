@@ -4,24 +4,25 @@
 // Raspberry Pi pays all day (BENCHMARKS.md). Dependencies stay external: node_modules is shipped,
 // and better-sqlite3 is a native addon that cannot be bundled.
 import { build } from 'esbuild';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-// --outfile PATH (tests): the bundle finds package.json at `../package.json`, so keep it one level below the root.
-const i = process.argv.indexOf('--outfile');
-const outfile = i > 0 ? process.argv[i + 1] : join(root, 'dist/iotgw.mjs');
-await build({
-  entryPoints: [join(root, 'gateway/main.ts')],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  packages: 'external',
+export const GATEWAY_BUILD = join(root, 'dist/iotgw.mjs');
+
+/** Bundles `entry` (relative to the repository) into `outfile`, dependencies external. The bench compiles its scripts with it too. */
+export async function bundle(entry, outfile, extra = {}) {
+  await build({ entryPoints: [join(root, entry)], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning', ...extra });
+}
+
+/** Builds dist/iotgw.mjs; returns its path. */
+export async function buildGateway() {
   // For debugging: `node --enable-source-maps dist/iotgw.mjs` maps stack traces to gateway/*.ts.
-  sourcemap: 'linked',
-  sourcesContent: false,
-  logLevel: 'warning',
-});
-if (!process.argv.includes('--quiet')) process.stdout.write(`built ${outfile}\n`);
+  await bundle('gateway/main.ts', GATEWAY_BUILD, { sourcemap: 'linked', sourcesContent: false });
+  return GATEWAY_BUILD;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await buildGateway();
+  if (!process.argv.includes('--quiet')) process.stdout.write(`built ${GATEWAY_BUILD}\n`);
+}

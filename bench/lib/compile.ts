@@ -3,21 +3,17 @@
  * scripts/build.mjs, which bin/iotgw.js prefers), and the upload baseline is compiled the same way
  * so both sides of the upload comparison pay the same plain-node start-up.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundle, buildGateway } from '../../scripts/build.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-let gateway: string | null = null;
+let gateway: Promise<string> | null = null;
 
 /** Builds dist/iotgw.mjs once per bench run and returns its path. */
-export function builtGateway(): string {
-  if (gateway) return gateway;
-  const r = spawnSync(process.execPath, [join(root, 'scripts/build.mjs'), '--quiet'], { cwd: root, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`scripts/build.mjs failed: ${r.stderr}`);
-  gateway = join(root, 'dist/iotgw.mjs');
+export function builtGateway(): Promise<string> {
+  gateway ??= buildGateway();
   return gateway;
 }
 
@@ -25,6 +21,6 @@ export function builtGateway(): string {
 export async function builtScript(entry: string): Promise<string> {
   const outfile = join(root, 'bench/.build', `${entry.replace(/[/.]/g, '_')}.mjs`);
   mkdirSync(dirname(outfile), { recursive: true });
-  await build({ entryPoints: [join(root, entry)], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' });
+  await bundle(entry, outfile);
   return outfile;
 }

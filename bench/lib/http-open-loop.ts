@@ -16,7 +16,7 @@ export interface OpenLoopResult {
   ok: number;
   errors: number;
   /** Milliseconds from the time each answered request was due to its complete answer. */
-  latencies: Float64Array;
+  latencies: number[];
 }
 
 interface Conn {
@@ -121,5 +121,5 @@ export async function openLoopHttp(o: { url: string; bodies: string[]; connectio
   backlog.length = 0;
   while (conns.some((c) => c.busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   for (const c of conns) c.socket.destroy();
-  return { sent, ok, errors, latencies: Float64Array.from(latencies) };
+  return { sent, ok, errors, latencies };
 }

@@ -1,16 +1,15 @@
 /**
  * What running TypeScript through tsx costs in memory, measured in the same run: the idle RSS of
- * plain `node`, of `node --import tsx` with nothing loaded, and of the gateway (SQLite mode) bundled
- * to one ESM file with esbuild (packages external) and run with plain `node`, as a compiled build
- * ships. The gateway under test is the compiled build (dist/iotgw.mjs, as bin/iotgw.js runs it);
- * this figure is measured without the unit's V8 flags, so it shows what tsx alone costs.
+ * plain `node`, of `node --import tsx` with nothing loaded, and of the gateway (SQLite mode) as
+ * compiled by scripts/build.mjs and run with plain `node`, all without the unit's V8 flags, so the
+ * difference shows what tsx alone costs. (The gateway under test is the same compiled build.)
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MB, rssBytes } from './proc.ts';
-import { tempDir } from '../../test/support/ports.ts';
-import { freePort } from '../../test/support/ports.ts';
+import { freePort, tempDir } from '../../test/support/ports.ts';
+import { builtGateway } from './compile.ts';
 
 export interface LoaderCost {
   plain_node_idle_mb: number | null;
@@ -45,26 +44,18 @@ async function idleRss(args: string[], env: Record<string, string>, readyText: s
 export async function measureLoaderCost(root: string): Promise<LoaderCost> {
   const result: LoaderCost = { plain_node_idle_mb: null, tsx_node_idle_mb: null, gateway_compiled_idle_mb: null, error: null };
   const tmp = tempDir('iotgw-bench-loader-');
-  // Inside the repo so the bundle's bare imports resolve from node_modules and `../package.json` is found.
-  const build = join(root, 'bench/.build', String(process.pid));
   try {
     const idle = join(tmp.path, 'idle.ts');
     writeFileSync(idle, 'process.stdout.write("ready\\n"); setInterval(() => {}, 1000);\n');
     result.plain_node_idle_mb = round1(await idleRss(['-e', 'process.stdout.write("ready\\n"); setInterval(() => {}, 1000)'], {}, 'ready', root));
     result.tsx_node_idle_mb = round1(await idleRss(['--import', 'tsx', idle], {}, 'ready', root));
-    const { build: esbuild } = await import('esbuild');
-    rmSync(build, { recursive: true, force: true });
-    mkdirSync(join(build, 'gateway'), { recursive: true });
-    await esbuild({ entryPoints: [join(root, 'gateway/main.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile: join(build, 'gateway/main.mjs'), logLevel: 'silent' });
-    copyFileSync(join(root, 'package.json'), join(build, 'package.json'));
     const port = await freePort();
-    result.gateway_compiled_idle_mb = round1(await idleRss([join(build, 'gateway/main.mjs'), 'start'], {
+    result.gateway_compiled_idle_mb = round1(await idleRss([await builtGateway(), 'start'], {
       IOTGW_PORT: String(port), IOTGW_HOST: '127.0.0.1', IOTGW_DATA_DIR: join(tmp.path, 'data'), IOTGW_REDIS_URL: 'none', IOTGW_MONGODB_URI: '', IOTGW_DISCOVERY: 'off', IOTGW_CONFIG: '',
     }, '"listening"', root));
   } catch (err) {
     result.error = (err as Error).message.slice(0, 1000);
   } finally {
-    rmSync(build, { recursive: true, force: true });
     tmp.cleanup();
   }
   return result;
