@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AvahiDaemon, avahiMissing } from './support/avahi.ts';
-import { Netns, netnsProbe, type JsonLinesChild } from './support/netns.ts';
+import { Netns, expectDegradedOnceThenStop, netnsProbe, type JsonLinesChild } from './support/netns.ts';
 import { tempDir, waitFor } from './support/ports.ts';
 
 const probe = netnsProbe();
@@ -112,10 +112,7 @@ describe('avahi backend without a daemon', { skip: probe.ok ? false : `needs net
       await gw.waitEvent('ready');
       await waitFor(() => gw.warnings.length > 0, 15000, 'the warning');
       await gw.request('list');
-      const warnings = gw.warnings;
-      assert.equal(warnings.length, 1, JSON.stringify(warnings));
-      assert.match(String(warnings[0].msg), /mDNS discovery degraded/);
-      assert.equal(await gw.request('stop'), 'stopped');
+      await expectDegradedOnceThenStop(gw);
     } finally {
       await gw.kill();
       ns.destroy();

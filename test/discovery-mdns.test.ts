@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Netns, netnsProbe, type JsonLinesChild } from './support/netns.ts';
+import { Netns, expectDegradedOnceThenStop, netnsProbe, type JsonLinesChild } from './support/netns.ts';
 import { sleep, tempDir, waitFor } from './support/ports.ts';
 
 const probe = netnsProbe();
@@ -191,10 +191,7 @@ describe('discovery without multicast (only lo, no multicast route)', { skip }, 
       assert.equal(r.stdout.trim(), '200 []');
       await gw.request('list');
       await sleep(500);
-      const warnings = gw.warnings;
-      assert.equal(warnings.length, 1, JSON.stringify(warnings));
-      assert.match(String(warnings[0].msg), /mDNS discovery degraded/);
-      assert.equal(await gw.request('stop'), 'stopped');
+      await expectDegradedOnceThenStop(gw);
     } finally {
       await gw.kill();
       ns.destroy();

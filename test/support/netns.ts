@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
+import assert from 'node:assert/strict';
 import { waitFor } from './ports.ts';
 
 /**
@@ -133,4 +134,12 @@ export class JsonLinesChild {
     this.proc.kill('SIGKILL');
     await waitFor(() => this.exited !== null, 5000, 'child exit');
   }
+}
+
+/** A discovery fixture that could not start mDNS: exactly one warning, that discovery is degraded, and a clean stop. */
+export async function expectDegradedOnceThenStop(gw: JsonLinesChild): Promise<void> {
+  const warnings = gw.warnings;
+  assert.equal(warnings.length, 1, JSON.stringify(warnings));
+  assert.match(String(warnings[0].msg), /mDNS discovery degraded/);
+  assert.equal(await gw.request('stop'), 'stopped');
 }
