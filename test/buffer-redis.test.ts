@@ -68,7 +68,11 @@ describe('RedisStore', () => {
     const keys = (await raw.keys('iotgw:*')).sort();
     for (const k of [`iotgw:l:${T0}`, `iotgw:ids:${T0}`, 'iotgw:windows', 'iotgw:latest', 'iotgw:latest_at', 'iotgw:wbytes', 'iotgw:wgen', 'iotgw:gen']) assert.ok(keys.includes(k), `${k} missing from ${keys}`);
     assert.equal(await raw.type(`iotgw:l:${T0}`), 'list');
-    assert.equal(await raw.llen(`iotgw:l:${T0}`), 2);
+    // one chunk per window per call: the first call's two readings share one element, and the
+    // resends of later calls added none
+    assert.deepEqual((await raw.lrange(`iotgw:l:${T0}`, 0, -1)).map((e) => e.split('\n').length), [3]);
+    assert.deepEqual(await raw.zrange(`iotgw:x:${T0}`, 0, -1), ['0:1']);
+    assert.equal(await raw.hget('iotgw:wextra', String(T0)), '1');
     assert.equal(await raw.scard(`iotgw:ids:${T0}`), 2);
     // a listpack would make every latest_at lookup of the append script a linear scan
     assert.equal(await raw.object('ENCODING', 'iotgw:latest_at'), 'hashtable');
@@ -87,7 +91,7 @@ describe('RedisStore', () => {
     assert.equal(await store.append([reading('dd', w + H + 1, a.id)]), 1);
     assert.deepEqual((await readAll(store, w)).map((r) => r.id), [a.id, b.id, 'same']);
     assert.equal((await readAll(store, w)).find((r) => r.id === 'same')!.received_at, w + 3);
-    assert.equal(await raw.llen(`iotgw:l:${w}`), 3);
+    assert.equal(await redisWindowCount(raw, w), 3);
     // latest: newest receive time of the device wins, whatever the order inside a call
     assert.equal((await store.latestPerDevice()).find((d) => d.device_id === 'dd')!.n, a.id);
     await store.dropWindow(w);
@@ -134,7 +138,7 @@ describe('RedisStore', () => {
     assert.equal(await store.deleteWindow(w, last.pos), 1);
     assert.equal(await raw.exists(`iotgw:l:${w}`, `iotgw:ids:${w}`, `iotgw:tomb:${w}`), 0);
     assert.equal(await raw.zscore('iotgw:windows', String(w)), null);
-    for (const h of ['wbytes', 'wtrim', 'wgen']) assert.equal(await raw.hexists(`iotgw:${h}`, String(w)), 0, h);
+    for (const h of ['wbytes', 'wtrim', 'wgen', 'wextra']) assert.equal(await raw.hexists(`iotgw:${h}`, String(w)), 0, h);
   });
 
   test('corrupt list elements are quarantined in SQLite, blanked, counted, and never stall the page', async () => {
@@ -201,6 +205,63 @@ describe('RedisStore', () => {
     assert.equal((await store.listWindows()).find((x) => x.window === w), undefined);
   });
 
+  test('one chunk per window per call; positions per line; a page resumes inside a chunk; a bad line is quarantined alone', async () => {
+    const w = T0 + 50 * H;
+    const minted = Array.from({ length: 5 }, (_, i) => reading('ck', w + i, `rcv:0f1e/${i}`));
+    const other = reading('ck', w + H, 'rcv:0f1e/5');
+    assert.equal(await store.append([...minted, other]), 6);
+    assert.equal(await raw.llen(`iotgw:l:${w}`), 1);
+    assert.equal(await raw.llen(`iotgw:l:${w + H}`), 1);
+    // ids minted per receipt cannot repeat, so they are not kept for dedup
+    assert.equal(await raw.exists(`iotgw:ids:${w}`), 0);
+    const got = await readAll(store, w, 2);
+    assert.deepEqual(got.map((r) => r.id), minted.map((r) => r.id));
+    const gen = got[0].pos.split('-')[0];
+    assert.deepEqual(got.map((r) => r.pos), [0, 1, 2, 3, 4].map((k) => `${gen}-0-${k}`));
+    for (let k = 1; k < got.length; k++) assert.equal(comparePos('redis', got[k - 1].pos, got[k].pos), -1);
+    assert.equal(comparePos('redis', `${gen}-0`, got[4].pos), 1, 'an element position stands for all its lines');
+    // a caller that pages from a reading's position gets the lines after it
+    const resumed = await store.readWindow(w, got[1].pos, 10);
+    assert.deepEqual(resumed.readings.map((r) => r.id), minted.slice(2).map((r) => r.id));
+    assert.equal(resumed.next, null);
+    // minted ids are marked dead unchecked (Redis keeps no set to check them against)
+    assert.equal(await store.markDead(w, [minted[3].id]), 1);
+    // one line of the chunk damaged: only that reading goes to quarantine
+    const [chunk] = await raw.lrange(`iotgw:l:${w}`, 0, 0);
+    const lines = chunk.split('\n');
+    lines[3] = '{broken';
+    await raw.lset(`iotgw:l:${w}`, 0, lines.join('\n'));
+    const before = sqlite.quarantined(100).filter((x) => x.source === 'redis').length;
+    assert.deepEqual((await readAll(store, w, 2)).map((r) => r.id), [minted[0], minted[1], minted[4]].map((r) => r.id));
+    const q = sqlite.quarantined(100).filter((x) => x.source === 'redis');
+    assert.equal(q.length, before + 1);
+    assert.ok(q.some((x) => x.raw === '{broken' && x.pos === `${gen}-0-2`));
+    assert.equal((await store.listWindows()).find((x) => x.window === w)!.count, 4);
+    assert.equal(await redisWindowCount(raw, w), 4);
+    // a delete up to a line blanks the chunk's lines up to it and keeps the rest
+    assert.equal(await store.deleteWindow(w, got[1].pos), 2);
+    assert.equal((await store.listWindows()).find((x) => x.window === w)!.count, 2);
+    assert.deepEqual((await readAll(store, w)).map((r) => r.id), [minted[4].id]);
+    assert.equal(await store.dropWindow(w), 2, 'the dead reading is still held until the window goes');
+    assert.equal(await raw.exists(`iotgw:l:${w}`, `iotgw:x:${w}`, `iotgw:dead:${w}`), 0);
+    assert.equal(await store.dropWindow(w + H), 1);
+  });
+
+  test('a resend blanked out of a chunk leaves the other readings of the call and the counts right', async () => {
+    const w = T0 + 52 * H;
+    const a = reading('rs', w + 1);
+    const b = reading('rs', w + 2);
+    const c = reading('rs', w + 3);
+    assert.equal(await store.append([a]), 1);
+    assert.equal(await store.append([b, a, c]), 2);
+    const els = await raw.lrange(`iotgw:l:${w}`, 0, -1);
+    assert.equal(els.length, 2);
+    assert.equal(els[1].split('\n')[2], '', 'the resend is a blank line');
+    assert.deepEqual((await readAll(store, w)).map((r) => r.id), [a.id, b.id, c.id]);
+    assert.equal((await store.listWindows()).find((x) => x.window === w)!.count, 3);
+    assert.equal(await store.dropWindow(w), 3);
+  });
+
   test('dead elements are skipped by reads; markDead only names ids the window holds', async () => {
     const w = T0 + 10 * H;
     const rs = [reading('dz', w), reading('dz', w + 1), reading('dz', w + 2)];
@@ -229,7 +290,7 @@ describe('RedisStore', () => {
     const ltrims = async () => Number(/cmdstat_ltrim:calls=(\d+)/.exec(await raw.info('commandstats'))?.[1] ?? 0);
     const before = await ltrims();
     assert.equal(await store.deleteWindow(w, got[19_999].pos), 20_000);
-    assert.equal(await ltrims() - before, 2, 'two steps of at most 10,000 elements');
+    assert.equal(await ltrims() - before, 2, 'two steps of at most 10,000 readings');
     const rest = await store.readWindow(w, null, 1);
     assert.equal(rest.readings[0].id, rs[20_000].id);
     assert.equal((await store.listWindows()).find((x) => x.window === w)!.count, 5000);

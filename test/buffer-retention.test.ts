@@ -9,6 +9,7 @@ import { loadConfig } from '../gateway/config.ts';
 import type { Reading } from '../gateway/reading.ts';
 import { TestRedis } from './support/redis.ts';
 import { tempDir } from './support/ports.ts';
+import { redisWindowCount } from './support/buffer-inspect.ts';
 
 const H = 3600_000;
 const T0 = Date.UTC(2024, 0, 1, 10);
@@ -165,7 +166,7 @@ describe('bounds', () => {
     assert.ok(partial > 0 && partial < 500);
     assert.equal(await dropped(metrics, 'max_bytes'), 500 + partial);
     assert.deepEqual(await ids(buffer.stores.redis!, T0 + H), b.slice(partial).map((r) => r.id));
-    assert.equal(await raw!.llen(`iotgw:l:${T0 + H}`), 500 - partial);
+    assert.equal(await redisWindowCount(raw!, T0 + H), 500 - partial);
     assert.deepEqual(await ids(sqlite, T0 + 2 * H), c.map((r) => r.id));
   });
 });

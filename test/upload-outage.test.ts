@@ -5,6 +5,7 @@ import { startMongoForTests, type MongoWireServer } from './support/mongo-server
 import { GatewayProcess } from './support/gateway-process.ts';
 import { TestRedis } from './support/redis.ts';
 import { tempDir, waitFor, sleep } from './support/ports.ts';
+import { redisWindowCount } from './support/buffer-inspect.ts';
 
 // Atlas down for several (2 s) windows while readings keep arriving, then back: every
 // acknowledged reading reaches Atlas once; Redis held only the recent windows (the older ones
@@ -47,7 +48,7 @@ async function redisHeld(redis: Redis): Promise<{ readings: number; memory: numb
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', 'iotgw:l:*', 'COUNT', 1000);
     cursor = next;
-    for (const k of keys) readings += await redis.llen(k);
+    for (const k of keys) readings += await redisWindowCount(redis, k.slice('iotgw:l:'.length));
   } while (cursor !== '0');
   const info = await redis.info('memory');
   return { readings, memory: Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0) };

@@ -76,12 +76,16 @@ export function mergeLatest(lists: LatestEntry[][]): ReadingDoc[] {
 }
 
 /**
- * Orders two positions of one store: SQLite positions are integers, Redis positions stream ids
- * ("ms-seq", compared numerically part by part). Positions of different windows are comparable too.
+ * Orders two positions of one store: SQLite positions are integers; Redis positions are
+ * "<generation>-<element>" or "<generation>-<element>-<line>" (redis-scripts.ts), compared
+ * numerically part by part, an element position after every line of that element (it stands for
+ * the whole element). Positions of different windows are comparable too.
  */
 export function comparePos(store: 'redis' | 'sqlite', a: string, b: string): number {
   if (store === 'sqlite') return Math.sign(Number(a) - Number(b));
-  const [am, as] = a.split('-').map(BigInt);
-  const [bm, bs] = b.split('-').map(BigInt);
-  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
+  const pa = a.split('-').map(BigInt);
+  const pb = b.split('-').map(BigInt);
+  for (let i = 0; i < 2; i++) if (pa[i] !== pb[i]) return pa[i] < pb[i] ? -1 : 1;
+  if (pa.length !== pb.length) return pa.length < pb.length ? 1 : -1;
+  return pa[2] === pb[2] ? 0 : pa[2] < pb[2] ? -1 : 1;
 }

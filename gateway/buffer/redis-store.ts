@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
 import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
 import { parseReading, type DeviceEntry, type LatestEntry } from './records.ts';
+import { buildAppendCall, decodeElement, elementRecords, type BadEntry } from './redis-chunks.ts';
 import { APPEND_LUA, checkPos, DELETE_LUA, MARK_DEAD_LUA, QUARANTINE_LUA, READ_LUA } from './redis-scripts.ts';
 import { MIGRATE_LUA, migrateLegacyStreams } from './redis-migrate.ts';
 
@@ -24,10 +25,10 @@ export interface RedisStoreOptions {
 }
 
 type ScriptClient = Redis & {
-  iotgwAppend(...args: string[]): Promise<number[]>;
+  iotgwAppend(...args: string[]): Promise<number[][]>;
   iotgwDelete(...args: string[]): Promise<[number, number]>;
   iotgwMarkDead(...args: string[]): Promise<number>;
-  iotgwRead(...args: string[]): Promise<[gen: string, first: number, items: string[]]>;
+  iotgwRead(...args: string[]): Promise<[gen: string, first: number, items: string[], more: number]>;
   iotgwQuarantine(...args: string[]): Promise<number>;
   iotgwMigrate(...args: string[]): Promise<number>;
 };
@@ -190,23 +191,13 @@ export class RedisStore implements ReadingStore {
   }
 
   private async appendNow(callers: QueuedAppend[]): Promise<void> {
-    const args: string[] = [this.p];
-    for (const { readings } of callers) {
-      for (const r of readings) {
-        const json = JSON.stringify({ id: r.id, device_id: r.device_id, group_id: r.group_id, window: r.window, received_at: r.received_at, doc: r.doc });
-        args.push(String(r.window), r.id, r.device_id, String(r.received_at), json);
-      }
-    }
+    const call = buildAppendCall(this.p, callers);
     const started = process.hrtime.bigint();
     try {
-      const flags = await withTimeout(this.redis.iotgwAppend(...args), this.writeTimeoutMs, 'redis append');
+      const held = await withTimeout(this.redis.iotgwAppend(...call.args), this.writeTimeoutMs, 'redis append');
       this.opts.metrics?.storeWriteSeconds.observe({ store: 'redis' }, Number(process.hrtime.bigint() - started) / 1e9);
-      let i = 0;
-      for (const c of callers) {
-        let fresh = 0;
-        for (let k = 0; k < c.readings.length; k++) fresh += Number(flags[i++]);
-        c.resolve(fresh);
-      }
+      call.chunks.forEach((c, k) => { for (const line of held[k] ?? []) call.fresh[c.owners[Number(line)]]--; });
+      callers.forEach((c, k) => c.resolve(call.fresh[k]));
     } catch (err) {
       // Each caller fails over on its own (the buffer writes its readings to SQLite).
       for (const c of callers) c.reject(err);
@@ -232,18 +223,21 @@ export class RedisStore implements ReadingStore {
     return out;
   }
 
-  /** Windows with their reading counts: elements minus tombstones, so quarantines keep counts exact. */
+  /**
+   * Windows with their reading counts: elements minus tombstones plus the chunks' extra readings
+   * (redis-scripts.ts), exact through quarantines without reading any element.
+   */
   async listWindows(): Promise<WindowSummary[]> {
     const windows = await this.op(this.redis.zrange(`${this.p}windows`, 0, -1), 'redis windows');
     if (windows.length === 0) return [];
     const pipe = this.redis.pipeline();
-    for (const w of windows) pipe.llen(this.list(w)).zcard(`${this.p}tomb:${w}`).hget(`${this.p}wbytes`, w);
+    for (const w of windows) pipe.llen(this.list(w)).zcard(`${this.p}tomb:${w}`).hget(`${this.p}wextra`, w).hget(`${this.p}wbytes`, w);
     const res = (await this.op(pipe.exec(), 'redis window sizes')) ?? [];
     const out: WindowSummary[] = [];
     for (let i = 0; i < windows.length; i++) {
-      const [[e1, len], [e2, tombs], [e3, bytes]] = [res[3 * i] ?? [], res[3 * i + 1] ?? [], res[3 * i + 2] ?? []];
-      if (e1 || e2 || e3) throw e1 ?? e2 ?? e3;
-      const count = Number(len) - Number(tombs);
+      const [[e1, len], [e2, tombs], [e3, extra], [e4, bytes]] = [0, 1, 2, 3].map((k) => res[4 * i + k] ?? []);
+      if (e1 || e2 || e3 || e4) throw e1 ?? e2 ?? e3 ?? e4;
+      const count = Number(len) - Number(tombs) + Number(extra ?? 0);
       if (count <= 0) { await this.cleanupIfEmpty(Number(windows[i])); continue; }
       out.push({ window: Number(windows[i]), count, bytes: Number(bytes ?? 0) });
     }
@@ -256,48 +250,48 @@ export class RedisStore implements ReadingStore {
   }
 
   /**
-   * A window's readings in list order after `after` (exclusive). Unreadable elements are handed
-   * to the quarantine sink and blanked (tombstones, skipped); a page is empty only when the
-   * window is done.
+   * A window's readings in list order after `after` (exclusive), whole elements at a time (a
+   * page may pass `limit` by the rest of a chunk). Unreadable records are handed to the
+   * quarantine sink and blanked (skipped from then on); a page is empty only when the window is
+   * done. `next` names the page's last element, so the next page starts after it.
    */
   async readWindow(window: number, after: string | null, limit: number): Promise<WindowPage> {
     let cursor = after === null ? '' : checkPos(after);
-    // Almost always empty; when not, it names elements whose SQLite twin is the copy to upload.
+    // Almost always empty; when not, it names readings whose SQLite twin is the copy to upload.
     const dead = new Set(await this.op(this.redis.smembers(`${this.p}dead:${window}`), 'redis read'));
     for (;;) {
-      const [gen, first, items] = await this.op(this.redis.iotgwRead(this.p, String(window), cursor, String(limit + 1)), 'redis read');
-      const more = items.length > limit;
-      const n = more ? limit : items.length;
+      const [gen, first, items, more] = await this.op(this.redis.iotgwRead(this.p, String(window), cursor, String(limit)), 'redis read');
+      // After a line position the page starts at that line's chunk again: skip the lines read.
+      const resume = /^(\d+)-(\d+)-(\d+)$/.exec(cursor);
+      const skipThrough = resume && resume[1] === gen && Number(resume[2]) === first ? Number(resume[3]) : -1;
       const readings: StoredReading[] = [];
-      const bad: { pos: number; raw: string; reason: string }[] = [];
-      for (let k = 0; k < n; k++) {
-        if (items[k] === '') continue;
-        const r = parseReading(items[k], window);
-        if (typeof r === 'string') bad.push({ pos: first + k, raw: items[k], reason: r });
-        else if (!dead.has(r.id)) readings.push({ ...r, pos: `${gen}-${first + k}` });
-      }
+      const bad: BadEntry[] = [];
+      for (let k = 0; k < items.length; k++) decodeElement(items[k], gen, first + k, window, dead, readings, bad, k === 0 ? skipThrough : -1);
       if (bad.length > 0) {
         await this.quarantine(window, gen, bad);
         if (!more && readings.length === 0) await this.cleanupIfEmpty(window);
       }
-      const last = n > 0 ? `${gen}-${first + n - 1}` : cursor;
+      const last = items.length > 0 ? `${gen}-${first + items.length - 1}` : cursor;
       if (readings.length > 0 || !more) return { readings, next: more ? last : null };
       cursor = last;
     }
   }
 
-  private async quarantine(window: number, gen: string, bad: { pos: number; raw: string; reason: string }[]): Promise<void> {
-    for (const { pos, raw, reason } of bad) {
-      if (this.opts.sink) this.opts.sink.quarantine('redis', window, `${gen}-${pos}`, raw, reason);
+  private async quarantine(window: number, gen: string, bad: BadEntry[]): Promise<void> {
+    const args: string[] = [];
+    for (const { abs, line, raw, reason } of bad) {
+      const pos = line === null ? `${gen}-${abs}` : `${gen}-${abs}-${line}`;
+      if (this.opts.sink) this.opts.sink.quarantine('redis', window, pos, raw, reason);
       else {
         this.opts.metrics?.recordsQuarantined.inc({ store: 'redis' });
-        this.opts.log?.warn({ window, pos: `${gen}-${pos}`, reason, raw: raw.slice(0, 200) }, 'unreadable redis record dropped (no quarantine sink)');
+        this.opts.log?.warn({ window, pos, reason, raw: raw.slice(0, 200) }, 'unreadable redis record dropped (no quarantine sink)');
       }
+      args.push(String(abs), line === null ? '' : String(line));
     }
-    await this.op(this.redis.iotgwQuarantine(this.p, String(window), gen, ...bad.map((b) => String(b.pos))), 'redis quarantine');
+    await this.op(this.redis.iotgwQuarantine(this.p, String(window), gen, ...args), 'redis quarantine');
   }
 
-  /** Marks the window's elements for these reading ids as dead (skipped by reads); returns how many it held. */
+  /** Marks the window's readings with these ids as dead (skipped by reads); returns how many it held. */
   async markDead(window: number, ids: string[]): Promise<number> {
     let marked = 0;
     for (let i = 0; i < ids.length; i += 1000) {
@@ -331,8 +325,8 @@ export class RedisStore implements ReadingStore {
   }
 
   /**
-   * A device's readings, newest windows first, scanning each list from its tail in chunks and at
-   * most `deviceScanBudget` elements in all (Redis has no per-device index; SQLite does). A list
+   * A device's readings, newest windows first, scanning each list from its tail in steps and at
+   * most `deviceScanBudget` readings in all (Redis has no per-device index; SQLite does). A list
    * is in arrival order, so once the device's readings are older than `from` (with a minute of
    * margin for readings that raced each other) the rest of that window is older still.
    */
@@ -341,7 +335,8 @@ export class RedisStore implements ReadingStore {
     const to = query.to ?? Number.MAX_SAFE_INTEGER;
     const margin = 60_000;
     let budget = this.opts.deviceScanBudget ?? 20_000;
-    const chunk = 1000;
+    // Elements per step: a chunk element can hold a whole append call's readings.
+    const step = 100;
     // Every element names its device as the record's second field: a cheap test before JSON.parse.
     const needle = `"device_id":${JSON.stringify(deviceId)}`;
     const out: DeviceEntry[] = [];
@@ -351,16 +346,20 @@ export class RedisStore implements ReadingStore {
       let end = (await this.op(this.redis.llen(this.list(w)), 'redis device scan')) - 1;
       let older = false;
       while (end >= 0 && budget > 0 && out.length < query.limit && !older) {
-        const start = Math.max(0, end - Math.min(chunk, budget) + 1);
+        const start = Math.max(0, end - step + 1);
         const items = await this.op(this.redis.lrange(this.list(w), start, end), 'redis device scan');
         if (items.length === 0) break;
-        budget -= items.length;
-        for (let k = items.length - 1; k >= 0 && out.length < query.limit; k--) {
+        for (let k = items.length - 1; k >= 0 && out.length < query.limit && budget > 0; k--) {
+          const records = elementRecords(items[k]);
+          budget -= records.length;
           if (!items[k].includes(needle)) continue;
-          const r = parseReading(items[k], Number(w));
-          if (typeof r === 'string' || r.device_id !== deviceId) continue;
-          if (r.received_at < from - margin) older = true;
-          if (r.received_at >= from && r.received_at <= to) out.push({ id: r.id, received_at: r.received_at, doc: r.doc });
+          for (let j = records.length - 1; j >= 0 && out.length < query.limit; j--) {
+            if (!records[j].includes(needle)) continue;
+            const r = parseReading(records[j], Number(w));
+            if (typeof r === 'string' || r.device_id !== deviceId) continue;
+            if (r.received_at < from - margin) older = true;
+            if (r.received_at >= from && r.received_at <= to) out.push({ id: r.id, received_at: r.received_at, doc: r.doc });
+          }
         }
         end = start - 1;
       }

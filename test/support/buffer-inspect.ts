@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
+import { elementRecords } from '../../gateway/buffer/redis-chunks.ts';
 
 /**
  * Every reading id the buffer would upload, read straight from the SQLite file and the Redis
  * lists (not through the gateway), with repeats kept: a test of "exactly once" must see
- * duplicates. Redis elements named in the window's `dead` set are skipped, as the uploader skips
+ * duplicates. Redis readings named in the window's `dead` set are skipped, as the uploader skips
  * them: they are copies of failed-over writes that Redis applied without acknowledging. Empty
- * elements are tombstones of quarantined records.
+ * elements and lines are tombstones (quarantined, deleted or resent readings).
  */
 export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: string; prefix?: string }): Promise<string[]> {
   const ids: string[] = [];
@@ -27,9 +28,10 @@ export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: st
       for (const w of await redis.zrange(`${prefix}windows`, 0, -1)) {
         const dead = new Set(await redis.smembers(`${prefix}dead:${w}`));
         for (const raw of await redis.lrange(`${prefix}l:${w}`, 0, -1)) {
-          if (raw === '') continue;
-          const id = JSON.parse(raw).id;
-          if (!dead.has(id)) ids.push(id);
+          for (const record of elementRecords(raw)) {
+            const id = JSON.parse(record).id;
+            if (!dead.has(id)) ids.push(id);
+          }
         }
       }
     } finally {
@@ -39,10 +41,11 @@ export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: st
   return ids;
 }
 
-/** Readings a Redis window holds, read straight from Redis: list elements minus tombstones. */
+/** Readings a Redis window holds, read straight from Redis by decoding every element. */
 export async function redisWindowCount(redis: Redis, window: number | string, prefix = 'iotgw:'): Promise<number> {
-  const [len, tombs] = await Promise.all([redis.llen(`${prefix}l:${window}`), redis.zcard(`${prefix}tomb:${window}`)]);
-  return len - tombs;
+  let n = 0;
+  for (const raw of await redis.lrange(`${prefix}l:${window}`, 0, -1)) n += elementRecords(raw).length;
+  return n;
 }
 
 /** Readings held in all Redis windows, read straight from Redis. */
