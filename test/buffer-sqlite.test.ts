@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '../gateway/buffer/sqlite-store.ts';
 import { Buffer as ReadingBuffer } from '../gateway/buffer/buffer.ts';
 import { createMetrics } from '../gateway/metrics.ts';
@@ -115,6 +116,43 @@ describe('SqliteStore', () => {
     assert.equal((await store.deviceReadings('dr', { limit: 2 })).length, 2);
   });
 
+  test('deviceReadings across windows: newest first, from/to/limit honoured', async () => {
+    const w1 = T0 + 11 * H;
+    const w2 = T0 + 12 * H;
+    const older = [reading('two', w1 + 10), reading('two', w1 + 20), reading('two', w1 + 30)];
+    const newer = [reading('two', w2 + 10), reading('two', w2 + 20)];
+    // Other devices in between, so the scan has rows to skip.
+    await store.append([...older, ...Array.from({ length: 50 }, (_, i) => reading('noise', w1 + 40 + i))]);
+    await store.append([...newer, ...Array.from({ length: 50 }, (_, i) => reading('noise', w2 + 30 + i))]);
+    const ts = (docs: { timestamp?: unknown }[]) => docs.map((d) => d.timestamp);
+    const iso = (rs: Reading[]) => rs.map((r) => new Date(r.received_at).toISOString());
+    assert.deepEqual(ts(await store.deviceReadings('two', { limit: 10 })), iso([...older, ...newer].reverse()));
+    assert.deepEqual(ts(await store.deviceReadings('two', { limit: 3 })), iso([newer[1], newer[0], older[2]]));
+    assert.deepEqual(ts(await store.deviceReadings('two', { from: w1 + 20, to: w2 + 10, limit: 10 })), iso([newer[0], older[2], older[1]]));
+    assert.deepEqual(ts(await store.deviceReadings('two', { from: w1 + 20, to: w2 + 10, limit: 2 })), iso([newer[0], older[2]]));
+    assert.deepEqual(ts(await store.deviceReadings('two', { to: w1 + 15, limit: 10 })), iso([older[0]]));
+    assert.deepEqual(ts(await store.deviceReadings('two', { from: w2 + 15, limit: 10 })), iso([newer[1]]));
+    assert.deepEqual(await store.deviceReadings('two', { from: w2 + 21, limit: 10 }), []);
+  });
+
+  test('deviceReadings in a window not in receive order (consolidated after a failover) misses nothing', async () => {
+    const w = T0 + 13 * H;
+    const M = 60_000;
+    // SQLite took 10:30 during a failover; later Redis's copy of the hour (10:05, 10:45) was consolidated behind it.
+    const failover = [reading('mix', w + 30 * M), reading('mix', w + 31 * M)];
+    const fromRedis = [reading('mix', w + 5 * M), reading('mix', w + 45 * M)];
+    await store.append(failover);
+    store.writeNow([fromRedis]);
+    assert.equal((store.db.prepare('SELECT max_at FROM window_stats WHERE window = ?').get(w) as { max_at: number | null }).max_at, null);
+    const got = await store.deviceReadings('mix', { from: w + 20 * M, limit: 10 });
+    assert.deepEqual(got.map((d) => d.n), [fromRedis[1].id, failover[1].id, failover[0].id]);
+    assert.deepEqual((await store.deviceReadings('mix', { limit: 2 })).map((d) => d.n), [fromRedis[1].id, failover[1].id]);
+    // In order (within a minute) keeps max_at, the newest receive time.
+    const w2 = T0 + 14 * H;
+    await store.append([reading('ord', w2 + 5 * M), reading('ord', w2 + 5 * M - 30_000), reading('ord', w2 + 6 * M)]);
+    assert.equal((store.db.prepare('SELECT max_at FROM window_stats WHERE window = ?').get(w2) as { max_at: number }).max_at, w2 + 6 * M);
+  });
+
   test('migrate runs a migration once per file', async () => {
     let runs = 0;
     const m = (db: typeof store.db) => { runs++; db.exec('CREATE TABLE upload_manifest(k TEXT PRIMARY KEY)'); };
@@ -157,6 +195,71 @@ describe('SqliteStore durability', () => {
       after = page.next;
     } while (after !== null);
     for (const i of acked) for (const k of [0, 1, 2]) assert.ok(ids.has(`k${i}-${k}`), `acked k${i}-${k} lost`);
+    await store.close();
+    tmp.cleanup();
+  });
+});
+
+describe('SqliteStore device scan', () => {
+  test('an old data dir loses readings_device_time, gains window_stats.max_at, and its readings are still found', async () => {
+    const tmp = tempDir('iotgw-sqlite-old-');
+    const path = join(tmp.path, 'buffer.db');
+    const w = T0 + 20 * H;
+    // The schema as the previous release wrote it.
+    const old = new Database(path);
+    old.pragma('journal_mode = WAL');
+    old.exec(`
+      CREATE TABLE readings(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, device_id TEXT NOT NULL,
+        group_id TEXT NOT NULL, window INTEGER NOT NULL, received_at INTEGER NOT NULL, doc TEXT NOT NULL);
+      CREATE INDEX readings_window_seq ON readings(window, seq);
+      CREATE INDEX readings_device_time ON readings(device_id, received_at);
+      CREATE TABLE latest(device_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL, doc TEXT NOT NULL);
+      CREATE TABLE quarantine(id INTEGER PRIMARY KEY, source TEXT NOT NULL, window INTEGER, pos TEXT, raw TEXT, reason TEXT, at INTEGER NOT NULL);
+      CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
+      CREATE TABLE window_stats(window INTEGER PRIMARY KEY, count INTEGER NOT NULL, bytes INTEGER NOT NULL);
+      CREATE TRIGGER readings_stats_ins AFTER INSERT ON readings BEGIN
+        INSERT INTO window_stats(window, count, bytes) VALUES (new.window, 1, length(CAST(new.doc AS BLOB)))
+          ON CONFLICT(window) DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes;
+      END;
+      CREATE TRIGGER readings_stats_del AFTER DELETE ON readings BEGIN
+        UPDATE window_stats SET count = count - 1, bytes = bytes - length(CAST(old.doc AS BLOB)) WHERE window = old.window;
+        DELETE FROM window_stats WHERE window = old.window AND count <= 0;
+      END;`);
+    const ins = old.prepare('INSERT INTO readings(id, device_id, group_id, window, received_at, doc) VALUES (?, ?, ?, ?, ?, ?)');
+    const before = [reading('legacy', w + 10), reading('legacy', w + 20)];
+    for (const r of before) ins.run(r.id, r.device_id, r.group_id, r.window, r.received_at, JSON.stringify(r.doc));
+    old.close();
+
+    const store = new SqliteStore({ path });
+    await store.open();
+    const names = (type: string) => (store.db.prepare('SELECT name FROM sqlite_master WHERE type = ? ORDER BY name').pluck().all(type) as string[]);
+    assert.ok(!names('index').includes('readings_device_time'), 'the device index is gone');
+    assert.ok(names('index').includes('readings_window_seq'));
+    assert.deepEqual(names('trigger'), ['readings_stats_del', 'readings_stats_ins', 'readings_stats_upd']);
+    // Rows from before max_at are of unknown order: the scan reads them all (no early stop).
+    assert.equal((store.db.prepare('SELECT max_at FROM window_stats WHERE window = ?').get(w) as { max_at: number | null }).max_at, null);
+    const after = reading('legacy', w + 30);
+    await store.append([after]);
+    assert.deepEqual((await store.deviceReadings('legacy', { from: w + 15, limit: 10 })).map((d) => d.n), [after.id, before[1].id]);
+    assert.deepEqual((await store.listWindows()).map((x) => [x.window, x.count]), [[w, 3]]);
+    await store.close();
+    // Opening again runs no migration twice.
+    await store.open();
+    assert.equal((store.db.prepare("SELECT count(*) AS n FROM meta WHERE key LIKE 'migration:%'").get() as { n: number }).n, 2);
+    await store.close();
+    tmp.cleanup();
+  });
+
+  test('the scan reads at most deviceScanBudget rows', async () => {
+    const tmp = tempDir('iotgw-sqlite-budget-');
+    const store = new SqliteStore({ path: join(tmp.path, 'buffer.db'), deviceScanBudget: 500 });
+    await store.open();
+    const w = T0 + 21 * H;
+    const early = reading('rare', w + 1);
+    await store.append([early, ...Array.from({ length: 1200 }, (_, i) => reading('busy', w + 2 + i)), reading('rare', w + 5000)]);
+    // The newest 500 rows hold one of 'rare''s readings; the older one lies past the budget.
+    assert.equal((await store.deviceReadings('rare', { limit: 10 })).length, 1);
+    assert.equal((await store.deviceReadings('busy', { limit: 10 })).length, 10);
     await store.close();
     tmp.cleanup();
   });

@@ -6,6 +6,8 @@ import type { Metrics } from '../metrics.ts';
 import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
 import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
 import { parseDoc, type LatestEntry, type DeviceEntry } from './records.ts';
+import { MIGRATIONS, SCHEMA } from './sqlite-schema.ts';
+import { scanDevice } from './sqlite-device-scan.ts';
 
 export interface SqliteStoreOptions {
   /** A real file; its directory is created. */
@@ -16,6 +18,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** A group commit is flushed early once it holds this many readings. */
   maxBatch?: number;
+  /** At most this many rows are read by one `deviceEntries` call (there is no per-device index). */
+  deviceScanBudget?: number;
   log?: Logger;
   metrics?: Metrics;
 }
@@ -43,40 +47,6 @@ const DELETE_STEP = 2000;
 
 /** Positions are the rowid as a decimal string; this one is past every real rowid. */
 export const SQLITE_MAX_POS = String(Number.MAX_SAFE_INTEGER);
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS readings(
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  device_id TEXT NOT NULL,
-  group_id TEXT NOT NULL,
-  window INTEGER NOT NULL,
-  received_at INTEGER NOT NULL,
-  doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS readings_window_seq ON readings(window, seq);
-CREATE INDEX IF NOT EXISTS readings_device_time ON readings(device_id, received_at);
-CREATE TABLE IF NOT EXISTS latest(device_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL, doc TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS quarantine(id INTEGER PRIMARY KEY, source TEXT NOT NULL, window INTEGER, pos TEXT, raw TEXT, reason TEXT, at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
--- Per-window count and bytes, kept by triggers so listWindows() never scans readings and stays
--- right whoever writes the table (a test, a migration, the sqlite3 shell).
-CREATE TABLE IF NOT EXISTS window_stats(window INTEGER PRIMARY KEY, count INTEGER NOT NULL, bytes INTEGER NOT NULL);
-CREATE TRIGGER IF NOT EXISTS readings_stats_ins AFTER INSERT ON readings BEGIN
-  INSERT INTO window_stats(window, count, bytes) VALUES (new.window, 1, length(CAST(new.doc AS BLOB)))
-    ON CONFLICT(window) DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes;
-END;
-CREATE TRIGGER IF NOT EXISTS readings_stats_del AFTER DELETE ON readings BEGIN
-  UPDATE window_stats SET count = count - 1, bytes = bytes - length(CAST(old.doc AS BLOB)) WHERE window = old.window;
-  DELETE FROM window_stats WHERE window = old.window AND count <= 0;
-END;
-CREATE TRIGGER IF NOT EXISTS readings_stats_upd AFTER UPDATE OF doc, window ON readings BEGIN
-  UPDATE window_stats SET count = count - 1, bytes = bytes - length(CAST(old.doc AS BLOB)) WHERE window = old.window;
-  DELETE FROM window_stats WHERE window = old.window AND count <= 0;
-  INSERT INTO window_stats(window, count, bytes) VALUES (new.window, 1, length(CAST(new.doc AS BLOB)))
-    ON CONFLICT(window) DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes;
-END;
-`;
 
 /**
  * The SQLite buffer: always open, because it is the fallback while Redis is down, the outbox for
@@ -130,6 +100,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     db.exec(SCHEMA);
     this.handle = db;
     this.closed = false;
+    for (const [name, fn] of MIGRATIONS) this.migrate(name, fn);
     this.stmts = this.prepare(db);
   }
 
@@ -143,7 +114,11 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       del: db.prepare('DELETE FROM readings WHERE seq IN (SELECT seq FROM readings WHERE window = ? AND seq <= ? ORDER BY seq LIMIT ?)'),
       windows: db.prepare<[], { window: number; count: number; bytes: number }>('SELECT window, count, bytes FROM window_stats WHERE count > 0 ORDER BY window'),
       latestAll: db.prepare<[], { device_id: string; received_at: number; doc: string }>('SELECT device_id, received_at, doc FROM latest ORDER BY device_id'),
-      device: db.prepare<[string, number, number, number], Row>('SELECT seq, id, device_id, group_id, window, received_at, doc FROM readings WHERE device_id = ? AND received_at >= ? AND received_at <= ? ORDER BY received_at DESC, seq DESC LIMIT ?'),
+      windowsNewest: db.prepare<[], { window: number; max_at: number | null }>('SELECT window, max_at FROM window_stats WHERE count > 0 ORDER BY window DESC'),
+      // One step of a device scan: every row is counted (received_at), only the device's are read.
+      scan: db.prepare<[{ dev: string; window: number; before: number; n: number }], [number, number, string | null, string | null, string | null]>(
+        `SELECT seq, received_at, CASE WHEN device_id = @dev THEN id END, CASE WHEN device_id = @dev THEN group_id END, CASE WHEN device_id = @dev THEN doc END
+         FROM readings WHERE window = @window AND seq < @before ORDER BY seq DESC LIMIT @n`).raw(),
       quarantine: db.prepare('INSERT INTO quarantine(source, window, pos, raw, reason, at) VALUES (?, ?, ?, ?, ?, ?)'),
       delOne: db.prepare('DELETE FROM readings WHERE seq = ?'),
     };
@@ -332,15 +307,14 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     return (await this.deviceEntries(deviceId, query)).map((e) => e.doc);
   }
 
-  /** A device's readings newest first, by receive time, with ids so the failover layer can merge. */
-  async deviceEntries(deviceId: string, query: DeviceQuery): Promise<DeviceEntry[]> {
-    const rows = this.stmts.device.all(deviceId, query.from ?? 0, query.to ?? Number.MAX_SAFE_INTEGER, query.limit);
-    const out: DeviceEntry[] = [];
-    for (const row of rows) {
-      const r = this.toStored(row);
-      if (r) out.push({ id: r.id, received_at: r.received_at, doc: r.doc });
-    }
-    return out;
+  /** A device's readings newest first, by receive time, with ids so the failover layer can merge (sqlite-device-scan.ts). */
+  deviceEntries(deviceId: string, query: DeviceQuery): Promise<DeviceEntry[]> {
+    return scanDevice({
+      windows: () => this.stmts.windowsNewest.all(),
+      step: (window, before, n) => this.stmts.scan.all({ dev: deviceId, window, before, n }),
+      entry: (row) => this.toStored(row),
+      isOpen: () => this.handle !== null,
+    }, deviceId, query, this.opts.deviceScanBudget ?? 20_000);
   }
 
   async ping(): Promise<void> {
