@@ -166,6 +166,8 @@ export class Buffer {
         this.markRedisDown(err);
         const stored = await this.sqlite.append(readings);
         this.inDoubt.record(readings); // Redis may have applied the write anyway: see in-doubt.ts
+        // The ledger must outlive a power cut as the reading does, or Redis's copy would be uploaded too.
+        await this.sqlite.sync();
         return { stored, duplicates: readings.length - stored, store: 'sqlite' };
       }
     }

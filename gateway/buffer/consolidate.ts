@@ -31,6 +31,9 @@ export async function consolidateWindow(redis: RedisStore, sqlite: SqliteStore, 
       const readings: Reading[] = page.readings.map(({ pos: _pos, ...r }) => r);
       result.added += sqlite.writeNow([readings])[0];
       result.copied += readings.length;
+      // The Redis copy goes next, and Redis makes that durable within a second: the SQLite copy
+      // must be on disk first (a commit can be visible before it is; SqliteStore.sync).
+      await sqlite.sync();
       result.removed += await redis.deleteWindow(window, page.readings[page.readings.length - 1].pos);
     }
     if (page.next === null) return result;

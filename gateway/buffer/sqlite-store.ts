@@ -179,6 +179,17 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   }
 
   /**
+   * Resolves once every commit made so far on this file is on disk. A writer whose next step
+   * leaves this file (a Redis trim, an Atlas write) calls it first, so that the order of effects
+   * survives a power cut. With the connection at `synchronous=FULL` every commit is on disk when
+   * it returns, so today this only checks that the store is open.
+   */
+  sync(): Promise<void> {
+    if (this.closed || !this.handle) return Promise.reject(new Error('sqlite store is closed'));
+    return Promise.resolve();
+  }
+
+  /**
    * One synchronous transaction for several groups of readings; returns the new-row count of
    * each group. Used by the group commit and by consolidation (which is already batched).
    */

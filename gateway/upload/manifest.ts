@@ -34,7 +34,21 @@ export interface ManifestRow {
 type Db = BetterSqlite3.Database;
 
 export class Manifest {
-  constructor(private readonly db: Db) {}
+  /**
+   * `sync` makes the file's commits so far durable (the buffer's `SqliteStore.sync`): a manifest
+   * write can be visible before it is on disk.
+   */
+  constructor(private readonly db: Db, private readonly sync: () => Promise<void> = async () => undefined) {}
+
+  /**
+   * Resolves once every manifest write so far is on disk. Called before each effect outside the
+   * file that a replay must know about: an Atlas write (after `intend`, which follows `begin`)
+   * and the local delete (after `commit`), since a lost `commit` would make the replay re-read
+   * what is left and delete the uploaded parts from Atlas as stale.
+   */
+  durable(): Promise<void> {
+    return this.sync();
+  }
 
   /** Creates the tables (idempotent); call once at start. */
   migrate(): void {

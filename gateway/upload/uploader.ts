@@ -14,7 +14,8 @@ import { Abandoned, TransientUploadError, finishCommitted, runManifest, type Win
 /** What the uploader needs from `gateway/buffer` (the `Buffer` class satisfies it structurally). */
 export interface UploadBuffer {
   listWindows(): Promise<{ store: StoreKind; window: number; count: number; bytes: number }[]>;
-  stores: { sqlite: ReadingStore & { db?: BetterSqlite3.Database }; redis?: ReadingStore | null };
+  /** `sqlite.sync()`: resolves once the file's commits so far are on disk (the manifest lives there). */
+  stores: { sqlite: ReadingStore & { db?: BetterSqlite3.Database; sync(): Promise<void> }; redis?: ReadingStore | null };
   /** Serializes the callback with every other deleter of readings (spill, drops, consolidate). */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   /** Moves a window's readings from Redis into SQLite (idempotent by reading id). */
@@ -107,7 +108,8 @@ export class Uploader {
       appName: `iotgw/${config.gateway_id}`,
     });
     const db = opts.db ?? opts.buffer.stores.sqlite.db;
-    this.manifest = db ? new Manifest(db) : null;
+    // A handle of the caller's own is durable on its own terms; the buffer's needs its store's sync.
+    this.manifest = db ? new Manifest(db, opts.db ? undefined : () => opts.buffer.stores.sqlite.sync()) : null;
     const lockPath = opts.lockPath !== undefined ? opts.lockPath : config.sqlite?.path ? `${config.sqlite.path}.upload.lock` : null;
     this.lock = lockPath ? new UploadLock(lockPath) : null;
   }

@@ -72,6 +72,7 @@ export interface WindowUploadContext {
 }
 
 export async function finishCommitted(ctx: WindowUploadContext, m: ManifestRow): Promise<WindowReport> {
+  await ctx.manifest.durable(); // the commit row may be from a run whose sync failed
   const deleted = m.up_to !== null ? await ctx.store(m.store).deleteWindow(m.window, m.up_to) : 0;
   ctx.manifest.finish(m.window);
   return { window: iso(m.window), store: m.store, result: 'committed', readings: 0, parts: 0, deleted, stale_parts_removed: 0, groups: [] };
@@ -97,6 +98,7 @@ export async function runManifest(ctx: WindowUploadContext, m: ManifestRow): Pro
       groups.set(p.group_id, g);
     }
     ctx.manifest.intend(m.window, parts.map((p) => p._id));
+    await ctx.manifest.durable();
     if (ctx.stopping()) throw new Abandoned();
     const coll = await ctx.groupHours().catch((err) => { throw new TransientUploadError(classify(err)); });
     try {
@@ -193,6 +195,7 @@ export async function runManifest(ctx: WindowUploadContext, m: ManifestRow): Pro
 
   await testPause('after-ack', ctx.log);
   ctx.manifest.commit(m.window, last);
+  await ctx.manifest.durable();
   report.deleted = last !== null ? await store.deleteWindow(m.window, last) : 0;
   ctx.manifest.finish(m.window);
   if (builder.count === 0) report.result = 'empty';
