@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
 import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
 import { parseDoc, type LatestEntry, type DeviceEntry } from './records.ts';
+import { WalSync, fsyncFd, type SyncWal } from './wal-sync.ts';
 import { MIGRATIONS, SCHEMA } from './sqlite-schema.ts';
 import { scanDevice } from './sqlite-device-scan.ts';
 
@@ -14,12 +15,19 @@ export interface SqliteStoreOptions {
   path: string;
   /** Appends arriving within this many ms share one transaction (0: those queued in the same tick). */
   groupCommitMs?: number;
+  /**
+   * 'full' (default): an append resolves once its commit is on disk (the connection runs NORMAL and
+   * the WAL is fsynced off the event loop, see the class comment). 'normal': SQLite's NORMAL, no
+   * fsync per commit; a power cut may lose the last commits.
+   */
   synchronous?: 'full' | 'normal';
   busyTimeoutMs?: number;
   /** A group commit is flushed early once it holds this many readings. */
   maxBatch?: number;
   /** At most this many rows are read by one `deviceEntries` call (there is no per-device index). */
   deviceScanBudget?: number;
+  /** How the WAL is fsynced in 'full' mode; default fs.fsync on the thread pool. A seam for tests. */
+  syncWal?: SyncWal;
   log?: Logger;
   metrics?: Metrics;
 }
@@ -52,12 +60,17 @@ export const SQLITE_MAX_POS = String(Number.MAX_SAFE_INTEGER);
  * The SQLite buffer: always open, because it is the fallback while Redis is down, the outbox for
  * windows spilled out of Redis, and where quarantined records are kept.
  *
- * Durability: WAL with `synchronous=FULL` by default, so a resolved `append` survives a power cut.
  * Group commit: appends that arrive within `groupCommitMs` (and at least those of the same tick)
- * are written in ONE transaction, one fsync; every caller's promise resolves only after COMMIT, and
- * a failed transaction rejects every caller of that batch (nothing from it is stored). Writes are
- * synchronous (better-sqlite3), so a commit blocks the event loop for one fsync; that is the price
- * of a simple, obviously-durable path and is amortised over the whole batch.
+ * are written in ONE transaction; a failed transaction rejects every caller of that batch (nothing
+ * from it is stored).
+ *
+ * Durability ('full', the default): a resolved `append` survives a power cut, as with SQLite's
+ * `synchronous=FULL`, but without an fsync on the event loop (better-sqlite3 is synchronous, so
+ * FULL blocked every request for one fsync per commit). The connection runs NORMAL and the callers
+ * of a commit wait for an fsync of the `-wal` file on libuv's thread pool that started after their
+ * COMMIT returned; wal-sync.ts explains why that is FULL's guarantee. The one difference: a commit
+ * is visible to readers before it is durable, so a writer whose next step leaves this file (a
+ * Redis trim, an Atlas write) calls `sync()` first.
  *
  * Positions (`pos`) are the AUTOINCREMENT rowid as a decimal string: strictly increasing and
  * never reused, even after the newest row was deleted.
@@ -72,12 +85,20 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private closed = false;
   private stmts!: ReturnType<SqliteStore['prepare']>;
+  /** Set while the store fsyncs the WAL itself ('full' mode in WAL journal mode). */
+  private wal: WalSync | null = null;
+  private closing: Promise<void> | null = null;
   private readonly groupCommitMs: number;
   private readonly maxBatch: number;
 
   constructor(private readonly opts: SqliteStoreOptions) {
     this.groupCommitMs = opts.groupCommitMs ?? 2;
     this.maxBatch = opts.maxBatch ?? 5000;
+  }
+
+  /** WAL fsyncs started so far (0 in 'normal' mode); tests and the bench compare it with `commits`. */
+  get walSyncs(): number {
+    return this.wal?.syncs ?? 0;
   }
 
   get path(): string {
@@ -94,14 +115,39 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     if (this.handle) return;
     mkdirSync(dirname(this.opts.path), { recursive: true });
     const db = new Database(this.opts.path, { timeout: this.opts.busyTimeoutMs ?? 5000 });
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${(this.opts.synchronous ?? 'full').toUpperCase()}`);
-    db.pragma(`busy_timeout = ${this.opts.busyTimeoutMs ?? 5000}`);
-    db.exec(SCHEMA);
-    this.handle = db;
+    try {
+      const journal = db.pragma('journal_mode = WAL', { simple: true });
+      const full = (this.opts.synchronous ?? 'full') === 'full';
+      // Our own fsync stands in for FULL only in WAL mode (see the class comment); should a file
+      // system refuse WAL, SQLite's FULL keeps the guarantee, on the event loop.
+      const ownSync = full && journal === 'wal';
+      if (full && !ownSync) this.opts.log?.warn({ journal }, 'SQLite is not in WAL mode: commits fsync on the event loop');
+      db.pragma(`synchronous = ${full && !ownSync ? 'FULL' : 'NORMAL'}`);
+      db.pragma(`busy_timeout = ${this.opts.busyTimeoutMs ?? 5000}`);
+      db.exec(SCHEMA);
+      this.handle = db;
+      for (const [name, fn] of MIGRATIONS) this.migrate(name, fn);
+      this.stmts = this.prepare(db);
+      if (ownSync) {
+        db.prepare('SELECT count(*) FROM sqlite_master').get(); // a read opens (creates) the -wal file
+        const wal = new WalSync(this.opts.syncWal ?? fsyncFd, () => this.checkpointAfterSyncFailure(), this.opts.log);
+        wal.open(`${this.opts.path}-wal`);
+        this.wal = wal;
+      }
+    } catch (err) {
+      this.handle = null;
+      db.close();
+      throw err;
+    }
     this.closed = false;
-    for (const [name, fn] of MIGRATIONS) this.migrate(name, fn);
-    this.stmts = this.prepare(db);
+    this.closing = null;
+  }
+
+  /** WalSync's recovery after a failed fsync: SQLite copies the WAL into the database file and syncs it. */
+  private checkpointAfterSyncFailure(): void {
+    const [r] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+    if (r.busy) throw new Error('the WAL could not be checkpointed (another connection holds it)');
+    this.opts.log?.warn('checkpointed the SQLite WAL after a failed fsync');
   }
 
   private prepare(db: Database.Database) {
@@ -159,7 +205,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     this.timer = null;
   }
 
-  /** Writes every pending append in one transaction and settles their promises. */
+  /** Writes every pending append in one transaction and settles their promises once it is durable. */
   private flush(): void {
     const batch = this.pending;
     this.pending = [];
@@ -174,19 +220,33 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       for (const p of batch) p.reject(err);
       return;
     }
-    this.opts.metrics?.storeWriteSeconds.observe({ store: 'sqlite' }, Number(process.hrtime.bigint() - started) / 1e9);
-    batch.forEach((p, i) => p.resolve(counts[i]));
+    const settle = (): void => {
+      this.opts.metrics?.storeWriteSeconds.observe({ store: 'sqlite' }, Number(process.hrtime.bigint() - started) / 1e9);
+      batch.forEach((p, i) => p.resolve(counts[i]));
+    };
+    // A rejected caller's readings are committed but maybe not on disk; the device's retry finds
+    // them by id and stores nothing twice. WalSync logs the failure once for the whole round.
+    if (this.wal) this.wal.after().then(settle, (err) => { for (const p of batch) p.reject(err); });
+    else settle();
   }
 
   /**
-   * Resolves once every commit made so far on this file is on disk. A writer whose next step
-   * leaves this file (a Redis trim, an Atlas write) calls it first, so that the order of effects
-   * survives a power cut. With the connection at `synchronous=FULL` every commit is on disk when
-   * it returns, so today this only checks that the store is open.
+   * Resolves once every commit made so far on this file (by any connection) is on disk. Appends
+   * already wait for this; other writers are synchronous and, with the connection at NORMAL, are
+   * durable only after the next fsync or checkpoint. Whether one must wait depends on what it
+   * does next: a later commit never survives without the earlier ones (wal-sync.ts), so only
+   * writes followed by an effect OUTSIDE this file need it:
+   * - the upload manifest before each Atlas write and before the local delete (manifest.ts): a
+   *   lost manifest would make a replay misjudge what Atlas holds;
+   * - consolidation before it trims the Redis copy (consolidate.ts); the in-doubt ledger before the
+   *   failed-over append is acknowledged (buffer.ts);
+   * - not deleteWindow, quarantine moves, migrations, the inventory: losing them to a power cut
+   *   only means deleting, quarantining or migrating again, or the next announcement.
+   * A no-op in 'normal' mode (the operator chose to lose the last commits) and without WAL (FULL).
    */
   sync(): Promise<void> {
     if (this.closed || !this.handle) return Promise.reject(new Error('sqlite store is closed'));
-    return Promise.resolve();
+    return this.wal ? this.wal.after() : Promise.resolve();
   }
 
   /**
@@ -222,13 +282,19 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     return counts;
   }
 
-  async close(): Promise<void> {
-    if (!this.handle) return;
-    this.clearTimer();
-    this.flush();
-    this.closed = true;
-    this.handle.close();
-    this.handle = null;
+  /** Commits what is pending, waits for its fsync, closes the database and then the WAL's descriptor. */
+  close(): Promise<void> {
+    if (!this.handle) return Promise.resolve();
+    this.closing ??= (async () => {
+      this.clearTimer();
+      this.flush();
+      this.closed = true;
+      await this.wal?.close();
+      this.wal = null;
+      this.handle!.close();
+      this.handle = null;
+    })();
+    return this.closing;
   }
 
   async latestPerDevice(): Promise<ReadingDoc[]> {
@@ -339,6 +405,9 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
    */
   quarantine(source: StoreKind, window: number, pos: string, raw: string, reason: string): void {
     this.stmts.quarantine.run(source, window, pos, raw, reason, Date.now());
+    // The Redis store blanks its copy next (durable within Redis's fsync second): start an fsync
+    // now so the kept copy is on disk about as soon, without making this call async.
+    this.wal?.after().catch(() => undefined);
     this.opts.metrics?.recordsQuarantined.inc({ store: source });
     this.opts.log?.warn({ store: source, window, pos, reason }, 'unreadable record quarantined');
   }
