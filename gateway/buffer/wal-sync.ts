@@ -40,8 +40,8 @@ interface Waiter {
  *
  * One fsync in flight at a time. `after()` resolves once an fsync that STARTED after the call has
  * returned: everything written to the file before the call is then on disk. Callers that arrive
- * while an fsync runs wait for the next one, which then covers all of them, so under load the
- * number of fsyncs stays at most the number of commits and usually far below it.
+ * while an fsync runs wait for the next one, which then covers all of them: appends never cause
+ * more fsyncs than commits, and fewer once commits come faster than the disk syncs.
  */
 export class WalSync {
   /** fsyncs started (for tests and the bench). */
@@ -49,7 +49,7 @@ export class WalSync {
   private fd: number | null = null;
   private waiting: Waiter[] = [];
   private running: Promise<void> | null = null;
-  /** Set by a failed fsync; see `kick`. */
+  /** Set by a failed fsync; see `round`. */
   private failed = false;
 
   constructor(
