@@ -74,6 +74,11 @@ export const schema = {
     write_timeout_ms: { type: 'int', default: 500, min: 10, max: 60000 },
     health_interval_ms: { type: 'int', default: 1000, min: 50, max: 60000 },
     /**
+     * A device's newest reading (`GET /redis`) is rewritten in Redis at most this often; the
+     * readings themselves are stored at once. 0: with every reading (costlier for Redis).
+     */
+    latest_every_ms: { type: 'int', default: 1000, min: 0, max: 60000 },
+    /**
      * false: when Redis fails, intake answers 503 and boards keep readings in their ring buffer,
      * instead of writing to SQLite (for SD cards that must not take the write load). The systemd
      * watchdog then follows Redis's health.

@@ -9,7 +9,7 @@ import { comparePos } from '../gateway/buffer/records.ts';
 import { createMetrics } from '../gateway/metrics.ts';
 import type { Reading } from '../gateway/reading.ts';
 import { TestRedis } from './support/redis.ts';
-import { tempDir } from './support/ports.ts';
+import { tempDir, waitFor } from './support/ports.ts';
 import { readAll } from './support/read-window.ts';
 import { redisWindowCount } from './support/buffer-inspect.ts';
 
@@ -31,7 +31,8 @@ describe('RedisStore', () => {
   before(async () => {
     await redis.start();
     await sqlite.open();
-    store = new RedisStore({ url: redis.url, sink: sqlite, metrics, writeTimeoutMs: 2000 });
+    // latest rewritten with every reading: these tests check which reading it keeps
+    store = new RedisStore({ url: redis.url, sink: sqlite, metrics, writeTimeoutMs: 2000, latestEveryMs: 0 });
     await store.open();
     raw = new Redis(redis.url);
   });
@@ -305,6 +306,43 @@ describe('RedisStore', () => {
   });
 });
 
+describe('RedisStore latest view, rewritten at most once per interval', () => {
+  test('a quiet device at once, a busy one by a trailing write of its newest reading, what waits on close', async () => {
+    const redis = new TestRedis();
+    await redis.start();
+    const w = T0 + 60 * H;
+    const store = new RedisStore({ url: redis.url, writeTimeoutMs: 2000, latestEveryMs: 300 });
+    const latestOf = async (s: RedisStore, device: string) => (await s.latestPerDevice()).find((d) => d.device_id === device)?.n;
+    try {
+      await store.open();
+      const a = reading('busy', w + 1);
+      const b = reading('busy', w + 2);
+      assert.equal(await store.append([a]), 1);
+      assert.equal(await latestOf(store, 'busy'), a.id, 'the first reading of a quiet device is shown at once');
+      assert.equal(await store.append([b]), 1);
+      assert.equal(await store.append([reading('other', w + 3)]), 1);
+      assert.ok(await latestOf(store, 'other'), 'other devices are not held back');
+      // no further reading of the device comes: the trailing write brings the newest one
+      await waitFor(async () => (await latestOf(store, 'busy')) === b.id, 10_000, 'the trailing latest write');
+      const c = reading('busy', w + 4);
+      const d = reading('busy', w + 5);
+      await store.append([c]);
+      await store.append([d]);
+      assert.deepEqual((await readAll(store, w)).map((r) => r.id).filter((id) => [a.id, b.id, c.id, d.id].includes(id)), [a.id, b.id, c.id, d.id], 'every reading is stored at once');
+    } finally {
+      await store.close();
+    }
+    const again = new RedisStore({ url: redis.url, writeTimeoutMs: 2000 });
+    try {
+      await again.open();
+      assert.equal((await again.latestPerDevice()).find((x) => x.device_id === 'busy')!.n, (await readAll(again, w)).filter((r) => r.device_id === 'busy').at(-1)!.id, 'close wrote the waiting view');
+    } finally {
+      await again.close();
+      await redis.destroy();
+    }
+  });
+});
+
 describe('RedisStore legacy stream layout', () => {
   test('windows left in streams by an earlier version are moved to lists at open, in order', async () => {
     const redis = new TestRedis({ appendonly: true });
@@ -371,7 +409,8 @@ describe('RedisStore with appendonly', () => {
   test('acknowledged readings survive a redis-server restart', async () => {
     const redis = new TestRedis({ appendonly: true });
     await redis.start();
-    const store = new RedisStore({ url: redis.url, writeTimeoutMs: 2000 });
+    // latest with every reading, so the view itself is what the AOF must bring back
+    const store = new RedisStore({ url: redis.url, writeTimeoutMs: 2000, latestEveryMs: 0 });
     await store.open();
     const rs = Array.from({ length: 50 }, (_, i) => reading('aof', T0 + i));
     for (const r of rs) await store.append([r]);

@@ -1,5 +1,6 @@
 import type { Reading, StoredReading } from '../reading.ts';
 import { parseReading } from './records.ts';
+import type { LatestCandidate } from './redis-latest.ts';
 
 /**
  * The gateway's half of the Redis chunk layout (see redis-scripts.ts): building one append call
@@ -42,11 +43,16 @@ export const readingJson = (r: Reading): string =>
  * the call's newest reading of it (later wins ties); when that one turns out to be a resend
  * Redis already held, the device's `latest` is left as it was for this call (a resend of an older
  * reading behind a newer one in the same call leaves `latest` one reading behind until the next).
+ * `pickLatest` chooses which candidates this call writes (redis-latest.ts throttles them).
  */
-export function buildAppendCall(prefix: string, callers: readonly { readings: Reading[] }[]): AppendCall {
+export function buildAppendCall(
+  prefix: string,
+  callers: readonly { readings: Reading[] }[],
+  pickLatest: (candidates: Iterable<LatestCandidate>) => LatestCandidate[] = (c) => [...c],
+): AppendCall {
   const byWindow = new Map<number, WindowChunk>();
   const fresh = callers.map((c) => c.readings.length);
-  const latest = new Map<string, { at: number; json: string; key: string }>();
+  const latest = new Map<string, LatestCandidate>();
   for (let owner = 0; owner < callers.length; owner++) {
     for (const r of callers[owner].readings) {
       let chunk = byWindow.get(r.window);
@@ -65,7 +71,7 @@ export function buildAppendCall(prefix: string, callers: readonly { readings: Re
       chunk.owners.push(owner);
       if (checked) chunk.check.push(String(line), r.id);
       const cur = latest.get(r.device_id);
-      if (!cur || cur.at <= r.received_at) latest.set(r.device_id, { at: r.received_at, json, key: checked ? `${r.window}/${line}` : '' });
+      if (!cur || cur.at <= r.received_at) latest.set(r.device_id, { device: r.device_id, at: r.received_at, json, key: checked ? `${r.window}/${line}` : '' });
     }
   }
   const chunks = [...byWindow.values()];
@@ -74,8 +80,19 @@ export function buildAppendCall(prefix: string, callers: readonly { readings: Re
     args.push(String(c.window), encodeChunk(c.lines), String(c.lines.length), String(c.check.length / 2));
     for (const v of c.check) args.push(v);
   }
-  for (const [device, l] of latest) args.push(device, String(l.at), l.json, l.key);
+  pushLatest(args, pickLatest(latest.values()));
   return { args, chunks, fresh };
+}
+
+/** The ARGV of APPEND_LUA that writes only `latest` entries (no window). */
+export function latestOnlyCall(prefix: string, entries: readonly LatestCandidate[]): string[] {
+  const args = [prefix, '0'];
+  pushLatest(args, entries);
+  return args;
+}
+
+function pushLatest(args: (string | Buffer)[], entries: readonly LatestCandidate[]): void {
+  for (const l of entries) args.push(l.device, String(l.at), l.json, l.key);
 }
 
 /**

@@ -4,7 +4,8 @@ import type { Metrics } from '../metrics.ts';
 import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
 import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
 import { parseReading, type DeviceEntry, type LatestEntry } from './records.ts';
-import { buildAppendCall, decodeElement, elementRecords, type BadEntry } from './redis-chunks.ts';
+import { buildAppendCall, decodeElement, elementRecords, latestOnlyCall, type BadEntry } from './redis-chunks.ts';
+import { LatestThrottle, type LatestCandidate } from './redis-latest.ts';
 import { APPEND_LUA, checkPos, DELETE_LUA, MARK_DEAD_LUA, QUARANTINE_LUA, READ_LUA } from './redis-scripts.ts';
 import { MIGRATE_LUA, migrateLegacyStreams } from './redis-migrate.ts';
 
@@ -20,6 +21,8 @@ export interface RedisStoreOptions {
   sink?: QuarantineSink;
   /** At most this many list elements are scanned by one `deviceReadings` call. */
   deviceScanBudget?: number;
+  /** A device's `latest` entry is rewritten at most this often (redis-latest.ts); 0: every reading. */
+  latestEveryMs?: number;
   log?: Logger;
   metrics?: Metrics;
 }
@@ -74,6 +77,8 @@ export class RedisStore implements ReadingStore {
   private queued: QueuedAppend[] = [];
   private queuedReadings = 0;
   private flushScheduled = false;
+  private readonly latest: LatestThrottle;
+  private latestTimer: NodeJS.Timeout | null = null;
   /** False until the legacy stream layout has been looked for (and moved): see redis-migrate.ts. */
   private migrated = false;
 
@@ -81,6 +86,7 @@ export class RedisStore implements ReadingStore {
     this.p = opts.keyPrefix ?? 'iotgw:';
     this.writeTimeoutMs = opts.writeTimeoutMs ?? 500;
     this.opTimeoutMs = opts.opTimeoutMs ?? Math.max(5000, this.writeTimeoutMs * 10);
+    this.latest = new LatestThrottle(opts.latestEveryMs ?? 1000);
   }
 
   get prefix(): string {
@@ -153,6 +159,12 @@ export class RedisStore implements ReadingStore {
   async close(): Promise<void> {
     const client = this.client;
     if (!client) return;
+    if (this.latestTimer) clearTimeout(this.latestTimer);
+    this.latestTimer = null;
+    // The views still waiting are written before the connection goes (best effort: the readings
+    // are stored already).
+    const waiting = this.latest.drain();
+    if (waiting.length > 0 && client.status === 'ready') await this.writeLatest(waiting).catch(() => undefined);
     this.client = null;
     try {
       if (client.status === 'ready') await withTimeout(client.quit(), 1000, 'redis quit');
@@ -191,7 +203,7 @@ export class RedisStore implements ReadingStore {
   }
 
   private async appendNow(callers: QueuedAppend[]): Promise<void> {
-    const call = buildAppendCall(this.p, callers);
+    const call = buildAppendCall(this.p, callers, (c) => this.latest.take(c));
     // The lines are in the encoded chunks now; dropped here so ~0.5 KB per reading does not
     // outlive the round trip (young objects that live through two scavenges get promoted).
     for (const c of call.chunks) c.lines.length = 0;
@@ -201,10 +213,33 @@ export class RedisStore implements ReadingStore {
       this.opts.metrics?.storeWriteSeconds.observe({ store: 'redis' }, Number(process.hrtime.bigint() - started) / 1e9);
       call.chunks.forEach((c, k) => { for (const line of held[k] ?? []) call.fresh[c.owners[Number(line)]]--; });
       callers.forEach((c, k) => c.resolve(call.fresh[k]));
+      this.scheduleLatest();
     } catch (err) {
       // Each caller fails over on its own (the buffer writes its readings to SQLite).
       for (const c of callers) c.reject(err);
     }
+  }
+
+  /** A trailing write of the `latest` entries that wait, when no append comes to carry them. */
+  private scheduleLatest(): void {
+    const due = this.latest.nextDueIn();
+    if (due === null || this.latestTimer) return;
+    this.latestTimer = setTimeout(() => {
+      this.latestTimer = null;
+      // An append about to run carries whatever is due; otherwise a call of its own does.
+      if (this.flushScheduled || !this.client) return this.scheduleLatest();
+      const entries = this.latest.take([]);
+      if (entries.length === 0) return this.scheduleLatest();
+      this.writeLatest(entries).then(() => this.scheduleLatest(), (err: Error) => {
+        this.opts.log?.debug({ err: err.message }, 'latest view update failed; the next reading of each device repairs it');
+        this.scheduleLatest();
+      });
+    }, due);
+    this.latestTimer.unref();
+  }
+
+  private async writeLatest(entries: LatestCandidate[]): Promise<void> {
+    await withTimeout(this.redis.iotgwAppend(...latestOnlyCall(this.p, entries)), this.writeTimeoutMs, 'redis latest');
   }
 
   private op<T>(p: Promise<T>, what: string): Promise<T> {
