@@ -4,7 +4,7 @@ import { fsyncSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteStore, type SqliteStoreOptions } from '../gateway/buffer/sqlite-store.ts';
 import type { Reading } from '../gateway/reading.ts';
-import { tempDir, waitFor } from './support/ports.ts';
+import { sleep, tempDir, waitFor } from './support/ports.ts';
 import { readAll } from './support/read-window.ts';
 
 /**
@@ -99,7 +99,7 @@ describe('SqliteStore full mode: fsync of the WAL off the event loop', () => {
     });
   });
 
-  test('an append stays pending until the fsync begun after its commit returns; commits meanwhile wait for the next one', async () => {
+  test('an append stays pending until the fsync begun after its commit returns; appends meanwhile form one commit when it returns', async () => {
     const held = heldSync();
     await withStore({ syncWal: held.syncWal }, async (store) => {
       const a = reading();
@@ -109,28 +109,33 @@ describe('SqliteStore full mode: fsync of the WAL off the event loop', () => {
       assert.equal(first.settled, false, 'resolved before its fsync returned');
       assert.deepEqual((await readAll(store, W, 100)).map((r) => r.id), [a.id], 'committed (visible) already');
 
-      const b = reading();
+      // While that fsync runs, the next group keeps filling instead of committing in pieces.
       const commits = store.commits;
+      const b = reading();
+      const c = reading();
       const second = track(store.append([b]));
-      await waitFor(() => store.commits > commits, 15000, 'second commit', 1);
-      await turns();
+      await sleep(20);
+      const third = track(store.append([c]));
+      await sleep(20);
+      assert.equal(store.commits, commits, 'held while the fsync runs');
       assert.equal(held.calls.length, 1, 'one fsync in flight at a time');
       const viaSync = track(store.sync());
 
       held.calls[0].release();
       await waitFor(() => first.settled, 15000, 'first append', 1);
       assert.equal(first.value, 1);
-      // b committed while the first fsync ran, so that fsync does not count for it.
       await waitFor(() => held.calls.length === 2, 15000, 'second fsync', 1);
+      assert.equal(store.commits, commits + 1, 'b and c in one transaction, right after the fsync returned');
+      assert.deepEqual((await readAll(store, W, 100)).map((r) => r.id), [a.id, b.id, c.id]);
       await turns();
-      assert.equal(second.settled, false, 'resolved by an fsync that began before its commit');
+      assert.equal(second.settled || third.settled, false, 'resolved by an fsync that began before their commit');
       assert.equal(viaSync.settled, false, 'sync() resolved by an fsync that began before the call');
 
       held.calls[1].release();
-      await waitFor(() => second.settled && viaSync.settled, 15000, 'second append', 1);
-      assert.equal(second.value, 1);
+      await waitFor(() => second.settled && third.settled && viaSync.settled, 15000, 'second group', 1);
+      assert.deepEqual([second.value, third.value], [1, 1]);
       assert.equal(viaSync.error, undefined);
-      assert.equal(held.calls.length, 2, 'the two waiters shared the second fsync');
+      assert.equal(held.calls.length, 2, 'the group and sync() shared the second fsync');
     });
   });
 

@@ -90,6 +90,8 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   private closing: Promise<void> | null = null;
   private readonly groupCommitMs: number;
   private readonly maxBatch: number;
+  /** A group waits for the running WAL fsync (see flush). */
+  private holding = false;
 
   constructor(private readonly opts: SqliteStoreOptions) {
     this.groupCommitMs = opts.groupCommitMs ?? 2;
@@ -205,8 +207,20 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     this.timer = null;
   }
 
-  /** Writes every pending append in one transaction and settles their promises once it is durable. */
-  private flush(): void {
+  /**
+   * Writes every pending append in one transaction and settles their promises once it is durable.
+   * While an fsync of the WAL runs, the next group keeps filling and commits the moment that fsync
+   * returns, as one transaction: its callers would wait for that fsync to end anyway (one runs at a
+   * time), and many small commits write the same B-tree pages to the WAL again and again.
+   */
+  private flush(force = false): void {
+    if (!force && this.wal?.busy && this.pendingCount < this.maxBatch) {
+      if (!this.holding) {
+        this.holding = true;
+        this.wal.onceIdle(() => { this.holding = false; this.flush(true); });
+      }
+      return;
+    }
     const batch = this.pending;
     this.pending = [];
     this.pendingCount = 0;
@@ -287,7 +301,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     if (!this.handle) return Promise.resolve();
     this.closing ??= (async () => {
       this.clearTimer();
-      this.flush();
+      this.flush(true);
       this.closed = true;
       await this.wal?.close();
       this.wal = null;

@@ -49,6 +49,7 @@ export class WalSync {
   private fd: number | null = null;
   private waiting: Waiter[] = [];
   private running: Promise<void> | null = null;
+  private idleHooks: (() => void)[] = [];
   /** Set by a failed fsync; see `round`. */
   private failed = false;
 
@@ -91,6 +92,9 @@ export class WalSync {
     this.waiting = [];
     this.running = this.round(this.fd, batch).finally(() => {
       this.running = null;
+      const hooks = this.idleHooks;
+      this.idleHooks = [];
+      for (const fn of hooks) fn();
       this.kick();
     });
   }
@@ -116,6 +120,20 @@ export class WalSync {
       return;
     }
     for (const w of batch) w.resolve();
+  }
+
+  /** True while an fsync runs. */
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
+  /**
+   * Calls `fn` once the fsync running now has settled and its callers were told, before the next
+   * round starts, so what `fn` commits (and asks to sync) joins that round.
+   */
+  onceIdle(fn: () => void): void {
+    if (!this.running) fn();
+    else this.idleHooks.push(fn);
   }
 
   /** Waits for every requested fsync to settle, then closes the descriptor. */
