@@ -13,8 +13,10 @@ test('LatestThrottle: one write per device per interval, then the newest waiting
   assert.deepEqual(t.take([c('a', 5), c('a', 4)]), []);
   assert.equal(t.waiting, 1);
   assert.equal(t.nextDueIn(), 990);
+  assert.deepEqual(t.takeDue(), [], 'not before its interval');
   now += 990;
-  const due = t.take([]);
+  assert.deepEqual(t.take([]), [], 'append calls never carry waiting entries');
+  const due = t.takeDue();
   assert.deepEqual(due.map((x) => [x.device, x.at, x.key]), [['a', 5, '']], 'the newest of those that waited; its resend check is gone');
   assert.equal(t.nextDueIn(), null);
   now += 1;

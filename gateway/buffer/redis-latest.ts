@@ -29,8 +29,9 @@ export class LatestThrottle {
   }
 
   /**
-   * The entries to write in the call being built: candidates of devices not written for
-   * `everyMs`, and pending ones whose time has come. The rest wait (the newest per device).
+   * The entries to write in the append call being built: candidates of devices not written for
+   * `everyMs`. The rest wait (the newest per device) for `takeDue`. O(candidates): this runs for
+   * every append call, so it never walks the waiting ones.
    */
   take(candidates: Iterable<LatestCandidate>): LatestCandidate[] {
     const t = this.now();
@@ -48,12 +49,6 @@ export class LatestThrottle {
         if (!p || p.at <= c.at) this.pending.set(c.device, { ...c, key: '' });
       }
     }
-    for (const [device, p] of this.pending) {
-      if (t - (this.written.get(device) ?? 0) < this.everyMs) continue;
-      out.push(p);
-      this.written.set(device, t);
-      this.pending.delete(device);
-    }
     // Devices quiet for a while no longer need their time remembered (bounded by active devices).
     if (this.written.size > 4 * (this.pending.size + 1024)) {
       for (const [device, last] of this.written) if (t - last >= this.everyMs && !this.pending.has(device)) this.written.delete(device);
@@ -61,7 +56,20 @@ export class LatestThrottle {
     return out;
   }
 
-  /** Ms until the first pending entry is due, or null when none waits. */
+  /** The waiting entries whose interval has passed (the trailing writes; a timer calls it). */
+  takeDue(): LatestCandidate[] {
+    const t = this.now();
+    const out: LatestCandidate[] = [];
+    for (const [device, p] of this.pending) {
+      if (t - (this.written.get(device) ?? 0) < this.everyMs) continue;
+      out.push(p);
+      this.written.set(device, t);
+      this.pending.delete(device);
+    }
+    return out;
+  }
+
+  /** Ms until the first pending entry is due, or null when none waits (walks them: call it rarely). */
   nextDueIn(): number | null {
     if (this.pending.size === 0) return null;
     const t = this.now();

@@ -220,21 +220,18 @@ export class RedisStore implements ReadingStore {
     }
   }
 
-  /** A trailing write of the `latest` entries that wait, when no append comes to carry them. */
+  /** Arms the timer of the trailing `latest` writes while some wait (one call for all that are due). */
   private scheduleLatest(): void {
-    const due = this.latest.nextDueIn();
-    if (due === null || this.latestTimer) return;
+    if (this.latestTimer || this.latest.waiting === 0) return;
     this.latestTimer = setTimeout(() => {
       this.latestTimer = null;
-      // An append about to run carries whatever is due; otherwise a call of its own does.
-      if (this.flushScheduled || !this.client) return this.scheduleLatest();
-      const entries = this.latest.take([]);
+      const entries = this.client ? this.latest.takeDue() : [];
       if (entries.length === 0) return this.scheduleLatest();
       this.writeLatest(entries).then(() => this.scheduleLatest(), (err: Error) => {
         this.opts.log?.debug({ err: err.message }, 'latest view update failed; the next reading of each device repairs it');
         this.scheduleLatest();
       });
-    }, due);
+    }, this.latest.nextDueIn() ?? 0);
     this.latestTimer.unref();
   }
 
