@@ -88,7 +88,8 @@ export async function runManifest(ctx: WindowUploadContext, m: ManifestRow): Pro
   let wroteOnce = false;
   let last: string | null = null;
 
-  const write = async (parts: PartDoc[]): Promise<void> => {
+  // The manifest names a part before Atlas may hold it; `recorded` is that record made durable.
+  const write = async (parts: PartDoc[], recorded: Promise<void>): Promise<void> => {
     if (parts.length === 0) return;
     for (const p of parts) {
       produced.add(p._id);
@@ -97,8 +98,7 @@ export async function runManifest(ctx: WindowUploadContext, m: ManifestRow): Pro
       g.parts++;
       groups.set(p.group_id, g);
     }
-    ctx.manifest.intend(m.window, parts.map((p) => p._id));
-    await ctx.manifest.durable();
+    await recorded;
     if (ctx.stopping()) throw new Abandoned();
     const coll = await ctx.groupHours().catch((err) => { throw new TransientUploadError(classify(err)); });
     try {
@@ -127,9 +127,17 @@ export async function runManifest(ctx: WindowUploadContext, m: ManifestRow): Pro
   // One write in flight while the next part is built: Atlas's round trip overlaps our CPU, and
   // memory stays at about two parts. A write's error surfaces at the next send or at the end.
   let inFlight: Promise<void> = Promise.resolve();
+  // The parts' manifest record is committed and its fsync started before waiting for the write in
+  // flight, so the fsync overlaps that write instead of delaying this one.
   const send = async (parts: PartDoc[]): Promise<void> => {
+    let recorded: Promise<void> = Promise.resolve();
+    if (parts.length > 0) {
+      ctx.manifest.intend(m.window, parts.map((p) => p._id));
+      recorded = ctx.manifest.durable();
+      recorded.catch(() => undefined);
+    }
     await inFlight;
-    const next = write(parts);
+    const next = write(parts, recorded);
     next.catch(() => undefined);
     inFlight = next;
   };
@@ -164,14 +172,17 @@ export async function runManifest(ctx: WindowUploadContext, m: ManifestRow): Pro
     const stale = ctx.manifest.intended(m.window).filter((id) => !produced.has(id));
     if (stale.length > 0) {
       const coll = await ctx.groupHours().catch((err) => { throw new TransientUploadError(classify(err)); });
+      let removed: number;
       try {
-        await coll.deleteMany({ _id: { $in: stale } }, { writeConcern: { w: 'majority' } });
+        // Counted by what Atlas removed: some recorded parts never reached it (their record is
+        // made before the write ahead of them has returned, and that write may fail).
+        removed = (await coll.deleteMany({ _id: { $in: stale } }, { writeConcern: { w: 'majority' } })).deletedCount;
       } catch (err) {
         throw new TransientUploadError(classify(err));
       }
       ctx.manifest.forgetParts(m.window, stale);
-      report.stale_parts_removed = stale.length;
-      ctx.log.info({ window: iso(m.window), parts: stale.length }, 'removed parts whose readings left the store since an earlier attempt (moved or dropped)');
+      report.stale_parts_removed = removed;
+      ctx.log.info({ window: iso(m.window), parts: removed }, 'removed parts whose readings left the store since an earlier attempt (moved or dropped)');
     }
   }
 
