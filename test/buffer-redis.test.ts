@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { RedisStore } from '../gateway/buffer/redis-store.ts';
+import { RedisStore, TimeoutError, withTimeout } from '../gateway/buffer/redis-store.ts';
 import { SqliteStore } from '../gateway/buffer/sqlite-store.ts';
 import { comparePos } from '../gateway/buffer/records.ts';
 import { createMetrics } from '../gateway/metrics.ts';
@@ -303,6 +303,27 @@ describe('RedisStore', () => {
     await store.append([reading('d', w), reading('d', w + 1), reading('d', w + 2)]);
     assert.equal(await store.dropWindow(w), 3);
     assert.equal(await raw.exists(`iotgw:l:${w}`, `iotgw:ids:${w}`), 0);
+  });
+});
+
+describe('withTimeout', () => {
+  test('an answer that arrived while the event loop was busy wins over the timer that fell due meanwhile', async () => {
+    const redis = new TestRedis();
+    await redis.start();
+    const raw = new Redis(redis.url);
+    try {
+      await raw.ping();
+      const answer = withTimeout(raw.ping(), 50, 'redis ping');
+      // The loop is blocked past the timeout while Redis answers; both are due when it runs again.
+      const until = Date.now() + 1000;
+      while (Date.now() < until) { /* busy, as a loaded gateway's loop is */ }
+      assert.equal(await answer, 'PONG');
+      // and a real silence still times out
+      await assert.rejects(withTimeout(new Promise(() => undefined), 20, 'nothing'), TimeoutError);
+    } finally {
+      raw.disconnect();
+      await redis.destroy();
+    }
   });
 });
 

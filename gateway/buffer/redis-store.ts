@@ -55,10 +55,23 @@ export class TimeoutError extends Error {
   }
 }
 
+/**
+ * Bounds `p` by `ms`. When the timer fires, the answer may already sit unread in the socket: a
+ * busy event loop runs due timers before it polls for I/O, so under load a healthy Redis would
+ * lose the race and intake would fail over for nothing (F7 in BENCHMARKS.md). The timeout is
+ * therefore declared from a setImmediate, which runs after that iteration's I/O poll: an answer
+ * that had arrived in time wins.
+ */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  const t = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new TimeoutError(what, ms)), ms); });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+  let late: NodeJS.Immediate | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => { late = setImmediate(() => reject(new TimeoutError(what, ms))); }, ms);
+  });
+  return Promise.race([p, t]).finally(() => {
+    clearTimeout(timer);
+    if (late) clearImmediate(late);
+  });
 }
 
 /**
