@@ -136,7 +136,7 @@ export function decodeElement(raw: string, gen: string, abs: number, window: num
     else if (!dead.has(r.id)) out.push({ ...r, pos: `${gen}-${abs}` });
     return;
   }
-  const lines = raw.slice(CHUNK_HEAD.length).split('\n');
+  const lines = chunkLines(raw);
   for (let k = skipThrough + 1; k < lines.length; k++) {
     if (lines[k] === '') continue;
     const r = parseReading(lines[k], window);
@@ -145,8 +145,11 @@ export function decodeElement(raw: string, gen: string, abs: number, window: num
   }
 }
 
+/** A chunk's lines by line number, blank ones included (they keep the numbering). */
+const chunkLines = (raw: string): string[] => raw.slice(CHUNK_HEAD.length).split('\n');
+
 /** The lines of an element that may hold a reading, newest last ('' tombstones give none). */
 export function elementRecords(raw: string): string[] {
   if (raw === '') return [];
-  return raw.startsWith(CHUNK_HEAD) ? raw.slice(CHUNK_HEAD.length).split('\n').filter((l) => l !== '') : [raw];
+  return raw.startsWith(CHUNK_HEAD) ? chunkLines(raw).filter((l) => l !== '') : [raw];
 }

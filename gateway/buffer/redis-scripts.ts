@@ -97,10 +97,17 @@ local function blank(e, set)
   end
   return '#\\n' .. table.concat(t, '\\n'), n, left
 end
+-- absolute index -> extra readings, for the chunks between two absolute indexes (x:<window>)
+local function extras(p, w, from, to)
+  local out = {}
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', p .. 'x:' .. w, from, to)) do
+    local a, e = string.match(m, '^(%d+):(%d+)$')
+    out[tonumber(a)] = tonumber(e)
+  end
+  return out
+end
 local function extraof(p, w, abs)
-  local m = redis.call('ZRANGEBYSCORE', p .. 'x:' .. w, abs, abs)[1]
-  if not m then return 0 end
-  return tonumber(string.match(m, ':(%d+)$'))
+  return extras(p, w, abs, abs)[abs] or 0
 end
 -- The chunk at abs, counted as 1 + extra readings, lost GONE lines and has LEFT live ones;
 -- returns how much its count dropped. Counted from its lines, not from extra, so a chunk found in
@@ -217,7 +224,7 @@ return out
  * A position of an older generation comes before every element (its list is gone); a newer one,
  * after all.
  */
-export const READ_LUA = `${NEW_GEN}
+export const READ_LUA = `${NEW_GEN}${CHUNK_LUA}
 local p, w, after, want = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local l = p .. 'l:' .. w
 if redis.call('EXISTS', l) == 0 then return { '', 0, {}, 0 } end
@@ -238,11 +245,7 @@ if ag then
   elseif tonumber(ag) > tonumber(gen) then return { gen, 0, {}, 0 } end
 end
 local first = trimmed + start
-local extra = {}
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', p .. 'x:' .. w, first, first + want - 1)) do
-  local a, x = string.match(m, '^(%d+):(%d+)$')
-  extra[tonumber(a)] = tonumber(x)
-end
+local extra = extras(p, w, first, first + want - 1)
 local take, got = 0, 0
 while got < want and take < want do
   got = got + 1 + (extra[first + take] or 0)
@@ -320,11 +323,8 @@ elseif upTo ~= 'none' then
 end
 local live = len - redis.call('ZCARD', t) + wextra
 -- Whole elements up to about limit readings (at least one), chunks weighing their readings.
-local extra, weight, take, gone = {}, 0, 0, 0
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', x, trimmed, trimmed + math.min(cut, limit) - 1)) do
-  local a, e = string.match(m, '^(%d+):(%d+)$')
-  extra[tonumber(a)] = tonumber(e)
-end
+local extra = extras(p, w, trimmed, trimmed + math.min(cut, limit) - 1)
+local weight, take, gone = 0, 0, 0
 while take < cut do
   local e = extra[trimmed + take] or 0
   if take > 0 and weight + 1 + e > limit then break end

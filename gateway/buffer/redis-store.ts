@@ -19,7 +19,7 @@ export interface RedisStoreOptions {
   opTimeoutMs?: number;
   /** Where unreadable list elements go (the SQLite store). */
   sink?: QuarantineSink;
-  /** At most this many list elements are scanned by one `deviceReadings` call. */
+  /** At most this many readings are scanned by one `deviceReadings` call. */
   deviceScanBudget?: number;
   /** A device's `latest` entry is rewritten at most this often (redis-latest.ts); 0: every reading. */
   latestEveryMs?: number;
@@ -45,7 +45,7 @@ interface QueuedAppend {
 /** Bound on one shared append call, so one Lua run never blocks Redis for long. */
 const MAX_READINGS_PER_CALL = 2000;
 
-/** Elements removed per delete-script call: about a millisecond of Redis time each. */
+/** Readings removed per delete-script call (whole elements, at least one): about a millisecond of Redis time. */
 const DELETE_STEP = 10_000;
 
 export class TimeoutError extends Error {
@@ -374,9 +374,10 @@ export class RedisStore implements ReadingStore {
 
   /**
    * A device's readings, newest windows first, scanning each list from its tail in steps and at
-   * most `deviceScanBudget` readings in all (neither store keeps a per-device index: one less to write per reading). A list
-   * is in arrival order, so once the device's readings are older than `from` (with a minute of
-   * margin for readings that raced each other) the rest of that window is older still.
+   * most `deviceScanBudget` readings in all (neither store keeps a per-device index: one less to
+   * write per reading). A list is in arrival order, so once the device's readings are older than
+   * `from` (with a minute of margin for readings that raced each other) the rest of that window
+   * is older still.
    */
   async deviceEntries(deviceId: string, query: DeviceQuery): Promise<DeviceEntry[]> {
     const from = query.from ?? 0;
