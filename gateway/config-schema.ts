@@ -87,8 +87,14 @@ export const schema = {
   },
   sqlite: {
     path: { type: 'string', default: null, nullable: true },
-    /** Concurrent requests within this many ms share one transaction and one fsync. */
-    group_commit_ms: { type: 'int', default: 2, min: 0, max: 1000 },
+    /**
+     * Extra wait, in ms, for more appends to join a transaction. 0 (default): the appends of one
+     * event-loop tick commit together, and with `synchronous: full` those that arrive while the
+     * previous commit's fsync runs commit together when it returns, so the disk's own flush time
+     * sets the group size (a slow SD card gets larger groups). A fixed wait on top only delayed
+     * every ack: 2 ms measured 0.42x the throughput of 0 with 32 concurrent writers.
+     */
+    group_commit_ms: { type: 'int', default: 0, min: 0, max: 1000 },
     synchronous: { type: 'string', default: 'full', oneOf: ['full', 'normal'] },
   },
   buffer: {

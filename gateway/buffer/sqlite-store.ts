@@ -13,7 +13,7 @@ import { scanDevice } from './sqlite-device-scan.ts';
 export interface SqliteStoreOptions {
   /** A real file; its directory is created. */
   path: string;
-  /** Appends arriving within this many ms share one transaction (0: those queued in the same tick). */
+  /** Appends arriving within this many ms share one transaction (0, the default: those queued in the same tick, plus, in 'full' mode, those that arrive during the running fsync). */
   groupCommitMs?: number;
   /**
    * 'full' (default): an append resolves once its commit is on disk (the connection runs NORMAL and
@@ -94,7 +94,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   private holding = false;
 
   constructor(private readonly opts: SqliteStoreOptions) {
-    this.groupCommitMs = opts.groupCommitMs ?? 2;
+    this.groupCommitMs = opts.groupCommitMs ?? 0;
     this.maxBatch = opts.maxBatch ?? 5000;
   }
 
