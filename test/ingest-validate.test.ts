@@ -54,6 +54,15 @@ test('reading id is stable from (device_id, boot_id, seq) so retries are stored 
   assert.notEqual(c.id, d.id, 'without boot_id a seq repeats across boots, so each receipt is unique');
 });
 
+test('ids minted per receipt are unique within one millisecond and sort by receive time', () => {
+  const same = Array.from({ length: 1000 }, () => toReadings({ device_id: 'd1', group_id: 'g' }, ctx)[0].id);
+  assert.equal(new Set(same).size, same.length);
+  const later = [1, 1000, 3_600_000, 86_400_000 * 400].map((dt) => toReadings({ device_id: 'd1', group_id: 'g' }, { ...ctx, now: now + dt })[0].id);
+  const ordered = [same[0], ...later];
+  assert.deepEqual([...ordered].sort(), ordered, 'string order is receive order');
+  assert.match(same[0], /^rcv:[0-9a-f]{12}-[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\/0$/);
+});
+
 test('a synced device time files a replayed reading under its own hour; an implausible one is ignored', () => {
   const earlier = now - 2 * HOUR;
   assert.equal(toReadings({ device_id: 'd', group_id: 'g', ts: earlier }, ctx)[0].window, Date.UTC(2026, 10, 23, 15));
