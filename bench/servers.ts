@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { GatewayProcess } from '../test/support/gateway-process.ts';
 import { TestRedis } from '../test/support/redis.ts';
 import { tempDir, waitFor } from '../test/support/ports.ts';
+import { stringify as stringifyYaml } from 'yaml';
 import { builtGateway } from './lib/compile.ts';
 
 export type ServerName = 'baseline' | 'redis' | 'sqlite';
@@ -108,19 +109,23 @@ function preloads(mode: string, opts: { cpuProfDir?: string; patch?: string; nod
   return env;
 }
 
-export async function startGateway(mode: 'redis' | 'sqlite', opts: { wsInFlight: number; cpuProfDir?: string; patch?: string; nodeOptions?: string }): Promise<RunningServer> {
+export interface GatewayBenchOptions {
+  wsInFlight: number;
+  cpuProfDir?: string;
+  patch?: string;
+  nodeOptions?: string;
+  /** Config settings on top of the bench's, as dotted paths (`sqlite.group_commit_ms: 2`); for bench/ab.ts. */
+  settings?: Record<string, unknown>;
+}
+
+export async function startGateway(mode: 'redis' | 'sqlite', opts: GatewayBenchOptions): Promise<RunningServer> {
   const dir = tempDir(`iotgw-bench-${mode}-`);
   let redis: TestRedis | null = null;
   if (mode === 'redis') redis = await new TestRedis({ appendonly: true }).start();
   const configFile = join(dir.path, 'config.yaml');
-  writeFileSync(configFile, [
-    'ingest:',
-    '  rate_limit:',
-    '    per_device_per_second: 0',
-    '  ws:',
-    `    max_in_flight: ${opts.wsInFlight}`,
-    '',
-  ].join('\n'));
+  const config: Record<string, unknown> = { ingest: { rate_limit: { per_device_per_second: 0 }, ws: { max_in_flight: opts.wsInFlight } } };
+  for (const [path, value] of Object.entries(opts.settings ?? {})) setPath(config, path, value);
+  writeFileSync(configFile, stringifyYaml(config));
   const gw = new GatewayProcess({ built: await builtGateway(), dataDir: join(dir.path, 'data'), redisUrl: redis?.url ?? 'none', env: { IOTGW_CONFIG: configFile, IOTGW_LOG_LEVEL: 'info', ...preloads(mode, opts) } });
   try {
     await gw.start();
@@ -147,4 +152,11 @@ export async function startGateway(mode: 'redis' | 'sqlite', opts: { wsInFlight:
       dir.cleanup();
     },
   };
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
+  node[keys[keys.length - 1]] = value;
 }
