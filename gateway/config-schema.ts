@@ -92,7 +92,8 @@ export const schema = {
      * event-loop tick commit together, and with `synchronous: full` those that arrive while the
      * previous commit's fsync runs commit together when it returns, so the disk's own flush time
      * sets the group size (a slow SD card gets larger groups). A fixed wait on top only delayed
-     * every ack: 2 ms measured 0.42x the throughput of 0 with 32 concurrent writers.
+     * every ack: 2 ms measured 0.42x the appends/s of 0 with 32 writers in-process, and the
+     * daemon under 32 HTTP connections 0.72x the readings/s, at 0.92x the CPU per reading.
      */
     group_commit_ms: { type: 'int', default: 0, min: 0, max: 1000 },
     synchronous: { type: 'string', default: 'full', oneOf: ['full', 'normal'] },
