@@ -31,6 +31,7 @@ const { values } = parseArgs({
     ids: { type: 'string', default: 'time' },
     'work-us': { type: 'string', default: '0' },
     autocheckpoint: { type: 'string' },
+    'no-checkpoint-worker': { type: 'boolean', default: false },
     dir: { type: 'string', default: '/var/tmp' },
   },
 });
@@ -54,6 +55,7 @@ let fsyncNs = 0n;
 const store = new SqliteStore({
   path: join(dir, 'buffer.db'),
   groupCommitMs: Number(values['group-commit-ms']),
+  checkpointer: values['no-checkpoint-worker'] ? false : undefined,
   syncWal: async (fd) => { const t = process.hrtime.bigint(); await fsyncFd(fd); fsyncs++; fsyncNs += process.hrtime.bigint() - t; },
 });
 await store.open();
@@ -94,6 +96,8 @@ const cpu = process.cpuUsage(cpu0);
 const done = latencies.length;
 const commits = store.commits - commits0;
 latencies.sort((a, b) => a - b);
+const checkpointer = store.walCheckpointer;
+const worker = checkpointer ? { starts: checkpointer.starts, copies: checkpointer.copies } : null;
 await store.close();
 rmSync(dir, { recursive: true, force: true });
 console.log(JSON.stringify({
@@ -107,4 +111,5 @@ console.log(JSON.stringify({
   cpu_us_per_reading: +((cpu.user + cpu.system) / done).toFixed(1),
   ack_p50_ms: +latencies[done >> 1].toFixed(2),
   ack_p99_ms: +latencies[Math.floor(done * 0.99)].toFixed(2),
+  checkpoint_worker: worker,
 }));

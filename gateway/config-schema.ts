@@ -97,6 +97,11 @@ export const schema = {
      */
     group_commit_ms: { type: 'int', default: 0, min: 0, max: 1000 },
     synchronous: { type: 'string', default: 'full', oneOf: ['full', 'normal'] },
+    /**
+     * Under load, copy the WAL into the database file from a worker thread (~10 MB of RSS while it
+     * runs) instead of inside a commit on the event loop (buffer/wal-checkpointer.ts).
+     */
+    checkpoint_worker: { type: 'bool', default: true },
   },
   buffer: {
     /** Closed windows older than this move from Redis to SQLite so Redis memory stays bounded. */

@@ -7,6 +7,7 @@ import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
 import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
 import { parseDoc, type LatestEntry, type DeviceEntry } from './records.ts';
 import { WalSync, fsyncFd, type SyncWal } from './wal-sync.ts';
+import { WalCheckpointer, type WalCheckpointerOptions } from './wal-checkpointer.ts';
 import { MIGRATIONS, SCHEMA } from './sqlite-schema.ts';
 import { scanDevice } from './sqlite-device-scan.ts';
 
@@ -26,6 +27,8 @@ export interface SqliteStoreOptions {
   maxBatch?: number;
   /** At most this many rows are read by one `deviceEntries` call (there is no per-device index). */
   deviceScanBudget?: number;
+  /** The checkpoint worker's settings (wal-checkpointer.ts); false keeps checkpoints on the event loop. */
+  checkpointer?: Omit<WalCheckpointerOptions, 'path' | 'db' | 'log'> | false;
   /** How the WAL is fsynced in 'full' mode; default fs.fsync on the thread pool. A seam for tests. */
   syncWal?: SyncWal;
   log?: Logger;
@@ -87,6 +90,8 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   private stmts!: ReturnType<SqliteStore['prepare']>;
   /** Set while the store fsyncs the WAL itself ('full' mode in WAL journal mode). */
   private wal: WalSync | null = null;
+  /** Set in WAL journal mode: copies the WAL into the database file off the event loop under load. */
+  private checkpointer: WalCheckpointer | null = null;
   private closing: Promise<void> | null = null;
   private readonly groupCommitMs: number;
   private readonly maxBatch: number;
@@ -96,6 +101,11 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   constructor(private readonly opts: SqliteStoreOptions) {
     this.groupCommitMs = opts.groupCommitMs ?? 0;
     this.maxBatch = opts.maxBatch ?? 5000;
+  }
+
+  /** The checkpoint worker, while the store is open in WAL mode (tests and the bench read its counters). */
+  get walCheckpointer(): WalCheckpointer | null {
+    return this.checkpointer;
   }
 
   /** WAL fsyncs started so far (0 in 'normal' mode); tests and the bench compare it with `commits`. */
@@ -135,6 +145,9 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
         const wal = new WalSync(this.opts.syncWal ?? fsyncFd, () => this.checkpointAfterSyncFailure(), this.opts.log);
         wal.open(`${this.opts.path}-wal`);
         this.wal = wal;
+      }
+      if (journal === 'wal' && this.opts.checkpointer !== false) {
+        this.checkpointer = new WalCheckpointer({ ...this.opts.checkpointer, path: this.opts.path, db, log: this.opts.log });
       }
     } catch (err) {
       this.handle = null;
@@ -229,6 +242,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     let counts: number[];
     try {
       counts = this.write(batch);
+      this.checkpointer?.committed();
     } catch (err) {
       this.opts.log?.error({ err: (err as Error).message, callers: batch.length }, 'sqlite group commit failed');
       for (const p of batch) p.reject(err);
@@ -305,6 +319,9 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       this.closed = true;
       await this.wal?.close();
       this.wal = null;
+      // The worker's connection closes first: the last one to close checkpoints and removes the WAL.
+      await this.checkpointer?.stop();
+      this.checkpointer = null;
       this.handle!.close();
       this.handle = null;
     })();
