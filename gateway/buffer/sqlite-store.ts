@@ -242,12 +242,12 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     let counts: number[];
     try {
       counts = this.write(batch);
-      this.checkpointer?.committed();
     } catch (err) {
       this.opts.log?.error({ err: (err as Error).message, callers: batch.length }, 'sqlite group commit failed');
       for (const p of batch) p.reject(err);
       return;
     }
+    this.checkpointer?.committed();
     const settle = (): void => {
       this.opts.metrics?.storeWriteSeconds.observe({ store: 'sqlite' }, Number(process.hrtime.bigint() - started) / 1e9);
       batch.forEach((p, i) => p.resolve(counts[i]));

@@ -101,20 +101,20 @@ export class WalCheckpointer {
     this.setAutocheckpoint(this.opts.backstopPages ?? 4 * SQLITE_AUTOCHECKPOINT_PAGES);
     worker.on('message', (m: { copied?: boolean; error?: string }) => {
       if (m.copied) this.copies++;
-      if (m.error) {
-        this.opts.log?.warn({ err: m.error }, 'SQLite checkpoint worker failed; checkpoints go back to the event loop');
-        this.stopped = true;
-      }
+      if (m.error) this.failed(m.error);
     });
-    worker.on('error', (err) => {
-      this.opts.log?.warn({ err: err.message }, 'SQLite checkpoint worker failed; checkpoints go back to the event loop');
-      this.stopped = true;
-    });
+    worker.on('error', (err) => this.failed(err.message));
     this.exited = new Promise((resolve) => worker.once('exit', () => {
       if (this.worker === worker) this.worker = null;
       this.setAutocheckpoint(SQLITE_AUTOCHECKPOINT_PAGES);
       resolve();
     }));
+  }
+
+  /** The worker exits after this; it is not started again, and 'exit' hands checkpoints back to SQLite. */
+  private failed(reason: string): void {
+    this.opts.log?.warn({ err: reason }, 'SQLite checkpoint worker failed; checkpoints go back to the event loop');
+    this.stopped = true;
   }
 
   private setAutocheckpoint(pages: number): void {
