@@ -13,12 +13,11 @@ import { Redis } from 'ioredis';
 import { TestRedis } from '../test/support/redis.ts';
 import { APPEND_LUA } from '../gateway/buffer/redis-scripts.ts';
 import { buildAppendCall } from '../gateway/buffer/redis-chunks.ts';
-import { toReadings } from '../gateway/ingest/validate.ts';
 import type { Reading } from '../gateway/reading.ts';
 import { batchBodies } from './lib/payload.ts';
+import { intakeReadings } from './lib/intake.ts';
 
 const READINGS = 100_000;
-const LIMITS = { max_batch: 500, max_metrics: 64, max_depth: 4, max_string_length: 1024, max_clock_skew_seconds: 300, max_late_seconds: 86400 };
 const bodies = batchBodies(50, 60);
 const clkTck = 100;
 
@@ -28,7 +27,7 @@ function cpuMicros(pid: number): number {
 }
 
 function callers(perCall: number, i: number): { readings: Reading[] }[] {
-  return Array.from({ length: perCall / 50 }, (_, k) => ({ readings: toReadings(JSON.parse(bodies[(i + k) % bodies.length]), { now: Date.now(), windowMs: 3600_000, limits: LIMITS }) }));
+  return Array.from({ length: perCall / 50 }, (_, k) => ({ readings: intakeReadings(JSON.parse(bodies[(i + k) % bodies.length])) }));
 }
 
 async function measure(appendonly: boolean): Promise<void> {

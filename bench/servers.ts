@@ -11,6 +11,7 @@ import { GatewayProcess } from '../test/support/gateway-process.ts';
 import { TestRedis } from '../test/support/redis.ts';
 import { tempDir, waitFor } from '../test/support/ports.ts';
 import { stringify as stringifyYaml } from 'yaml';
+import { setPath } from '../gateway/config.ts';
 import { builtGateway } from './lib/compile.ts';
 
 export type ServerName = 'baseline' | 'redis' | 'sqlite';
@@ -152,11 +153,4 @@ export async function startGateway(mode: 'redis' | 'sqlite', opts: GatewayBenchO
       dir.cleanup();
     },
   };
-}
-
-function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
-  const keys = path.split('.');
-  let node = target;
-  for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
-  node[keys[keys.length - 1]] = value;
 }

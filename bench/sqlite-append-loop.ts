@@ -19,9 +19,9 @@ import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { SqliteStore } from '../gateway/buffer/sqlite-store.ts';
 import { fsyncFd } from '../gateway/buffer/wal-sync.ts';
-import { toReadings } from '../gateway/ingest/validate.ts';
 import type { Reading } from '../gateway/reading.ts';
 import { singleBodies } from './lib/payload.ts';
+import { intakeReadings } from './lib/intake.ts';
 
 const { values } = parseArgs({
   options: {
@@ -38,12 +38,11 @@ const { values } = parseArgs({
 const writers = Number(values.writers);
 const seconds = Number(values.seconds);
 const workMs = Number(values['work-us']) / 1000;
-const LIMITS = { max_batch: 500, max_metrics: 64, max_depth: 4, max_string_length: 1024, max_clock_skew_seconds: 300, max_late_seconds: 86400 };
 const bodies = singleBodies().map((b) => JSON.parse(b) as unknown);
 
 let n = 0;
 function reading(): Reading {
-  const [r] = toReadings(structuredClone(bodies[n++ % bodies.length]), { now: Date.now(), windowMs: 3600_000, limits: LIMITS });
+  const [r] = intakeReadings(structuredClone(bodies[n++ % bodies.length]));
   if (values.ids === 'uuid') r.id = `rcv:${randomUUID()}/0`;
   return r;
 }

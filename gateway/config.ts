@@ -95,7 +95,8 @@ export const ENV_OVERRIDES: EnvOverride[] = [
   { env: ['IOTGW_SHUTDOWN_TIMEOUT_MS'], path: 'shutdown_timeout_ms', parse: asInt },
 ];
 
-function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+/** Sets a dotted path (`sqlite.group_commit_ms`) in a plain settings object, creating the levels on the way. */
+export function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
   const parts = path.split('.');
   let node = target;
   for (const part of parts.slice(0, -1)) {
