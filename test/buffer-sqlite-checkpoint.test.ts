@@ -75,6 +75,19 @@ describe('SQLite checkpoint worker', () => {
     });
   });
 
+  test('a long delete starts the worker at once, whatever the commit rate', async () => {
+    await withStore({ ...FAST, startAtCommitsPerSecond: 1e9 }, async (store) => {
+      const rows = Array.from({ length: 20_000 }, reading);
+      for (let i = 0; i < rows.length; i += 1000) store.writeNow([rows.slice(i, i + 1000)]);
+      assert.equal(await store.deleteWindow(W, '1000'), 1000, 'a delete within one step');
+      assert.equal(store.walCheckpointer!.starts, 0, 'a short delete does not start it');
+      assert.equal(await store.dropWindow(W), 19_000);
+      assert.equal(store.walCheckpointer!.starts, 1, 'the long delete started it');
+      await waitFor(() => store.walCheckpointer!.copies > 0, 10_000, 'the worker to copy the delete\'s pages');
+      assert.equal((await readAll(store, W, 1000)).length, 0);
+    });
+  });
+
   test('a worker that cannot open the database leaves checkpoints to SQLite; appends are unaffected', async () => {
     await withStore({ ...FAST, driver: '/nonexistent/better-sqlite3' }, async (store) => {
       await load(store, 100, 5);

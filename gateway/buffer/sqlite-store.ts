@@ -401,6 +401,9 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       const deleted = this.stmts.del.run(window, n, DELETE_STEP).changes;
       total += deleted;
       if (deleted < DELETE_STEP) return total;
+      // A long delete dirties hundreds of pages per step; SQLite's own checkpoints of them, on this
+      // loop with two fsyncs each, took half its time (an uploaded hour: 12 -> 8 us per row).
+      if (total === DELETE_STEP) this.checkpointer?.demand();
       await new Promise((r) => setImmediate(r));
       if (!this.handle) throw new Error('sqlite store closed during a delete');
     }

@@ -76,6 +76,14 @@ export class WalCheckpointer {
     if (++this.commitsInWindow >= (this.opts.startAtCommitsPerSecond ?? 50)) this.start();
   }
 
+  /**
+   * A bulk write (an uploaded window's delete) is about to run: start the worker now rather than
+   * at the commit rate, because such a write dirties thousands of pages in a few commits.
+   */
+  demand(): void {
+    if (!this.worker && !this.stopped) this.start();
+  }
+
   private start(): void {
     let worker: Worker;
     try {
