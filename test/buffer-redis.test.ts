@@ -334,17 +334,24 @@ describe('RedisStore latest view, rewritten at most once per interval', () => {
     const w = T0 + 60 * H;
     const store = new RedisStore({ url: redis.url, writeTimeoutMs: 2000, latestEveryMs: 300 });
     const latestOf = async (s: RedisStore, device: string) => (await s.latestPerDevice()).find((d) => d.device_id === device)?.n;
+    const raw = new Redis(redis.url);
+    const inRedis = async (device: string) => {
+      const json = await raw.hget('iotgw:latest', device);
+      return json === null ? undefined : (JSON.parse(json) as Reading).doc.n;
+    };
     try {
       await store.open();
       const a = reading('busy', w + 1);
       const b = reading('busy', w + 2);
       assert.equal(await store.append([a]), 1);
-      assert.equal(await latestOf(store, 'busy'), a.id, 'the first reading of a quiet device is shown at once');
+      assert.equal(await inRedis('busy'), a.id, 'the first reading of a quiet device is written at once');
       assert.equal(await store.append([b]), 1);
+      assert.equal(await inRedis('busy'), a.id, 'the second one within the interval waits');
+      assert.equal(await latestOf(store, 'busy'), b.id, 'the view shows the waiting entry at once');
       assert.equal(await store.append([reading('other', w + 3)]), 1);
-      assert.ok(await latestOf(store, 'other'), 'other devices are not held back');
+      assert.ok(await inRedis('other'), 'other devices are not held back');
       // no further reading of the device comes: the trailing write brings the newest one
-      await waitFor(async () => (await latestOf(store, 'busy')) === b.id, 10_000, 'the trailing latest write');
+      await waitFor(async () => (await inRedis('busy')) === b.id, 10_000, 'the trailing latest write');
       const c = reading('busy', w + 4);
       const d = reading('busy', w + 5);
       await store.append([c]);
@@ -352,6 +359,7 @@ describe('RedisStore latest view, rewritten at most once per interval', () => {
       assert.deepEqual((await readAll(store, w)).map((r) => r.id).filter((id) => [a.id, b.id, c.id, d.id].includes(id)), [a.id, b.id, c.id, d.id], 'every reading is stored at once');
     } finally {
       await store.close();
+      raw.disconnect();
     }
     const again = new RedisStore({ url: redis.url, writeTimeoutMs: 2000 });
     try {

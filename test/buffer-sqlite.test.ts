@@ -9,7 +9,7 @@ import { Buffer as ReadingBuffer } from '../gateway/buffer/buffer.ts';
 import { createMetrics } from '../gateway/metrics.ts';
 import { loadConfig } from '../gateway/config.ts';
 import type { Reading } from '../gateway/reading.ts';
-import { tempDir } from './support/ports.ts';
+import { tempDir, waitFor } from './support/ports.ts';
 import { readAll } from './support/read-window.ts';
 
 const H = 3600_000;
@@ -159,6 +159,46 @@ describe('SqliteStore', () => {
     store.migrate('manifest-v1', m);
     store.migrate('manifest-v1', m);
     assert.equal(runs, 1);
+  });
+});
+
+describe('SqliteStore latest view, written at most once per interval', () => {
+  test('a quiet device at once, a busy one by a trailing write; the view is never behind; close writes what waits', async () => {
+    const tmp = tempDir('iotgw-sqlite-latest-');
+    const path = join(tmp.path, 'buffer.db');
+    const store = new SqliteStore({ path, latestEveryMs: 300 });
+    const inTable = (device: string): unknown => {
+      const row = store.db.prepare('SELECT doc FROM latest WHERE device_id = ?').get(device) as { doc: string } | undefined;
+      return row && (JSON.parse(row.doc) as { n: string }).n;
+    };
+    const inView = async (s: SqliteStore, device: string) => (await s.latestPerDevice()).find((d) => d.device_id === device)?.n;
+    try {
+      await store.open();
+      const a = reading('busy', T0 + 1);
+      const b = reading('busy', T0 + 2);
+      assert.equal(await store.append([a]), 1);
+      assert.equal(inTable('busy'), a.id, 'the first reading of a quiet device is written at once');
+      assert.equal(await store.append([b]), 1);
+      assert.equal(inTable('busy'), a.id, 'the next one within the interval waits');
+      assert.equal(await inView(store, 'busy'), b.id, 'the view shows the waiting entry at once');
+      assert.equal(await store.append([reading('other', T0 + 3)]), 1);
+      assert.ok(inTable('other'), 'other devices are not held back');
+      await waitFor(() => inTable('busy') === b.id, 10_000, 'the trailing latest write');
+      const c = reading('busy', T0 + 4);
+      const d = reading('busy', T0 + 5);
+      await store.append([c]);
+      await store.append([d]);
+      assert.equal(await inView(store, 'busy'), d.id);
+      assert.deepEqual((await readAll(store, T0)).filter((r) => r.device_id === 'busy').map((r) => r.id), [a.id, b.id, c.id, d.id], 'every reading is stored at once');
+      await store.close();
+      const again = new SqliteStore({ path, latestEveryMs: 300 });
+      await again.open();
+      assert.equal(await inView(again, 'busy'), d.id, 'close wrote the waiting entry');
+      await again.close();
+    } finally {
+      await store.close();
+      tmp.cleanup();
+    }
   });
 });
 

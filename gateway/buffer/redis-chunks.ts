@@ -1,6 +1,6 @@
 import type { Reading, StoredReading } from '../reading.ts';
 import { parseReading } from './records.ts';
-import type { LatestCandidate } from './redis-latest.ts';
+import type { LatestCandidate } from './latest-throttle.ts';
 
 /**
  * The gateway's half of the Redis chunk layout (see redis-scripts.ts): building one append call
@@ -43,7 +43,7 @@ export const readingJson = (r: Reading): string =>
  * the call's newest reading of it (later wins ties); when that one turns out to be a resend
  * Redis already held, the device's `latest` is left as it was for this call (a resend of an older
  * reading behind a newer one in the same call leaves `latest` one reading behind until the next).
- * `pickLatest` chooses which candidates this call writes (redis-latest.ts throttles them).
+ * `pickLatest` chooses which candidates this call writes (latest-throttle.ts throttles them).
  */
 export function buildAppendCall(
   prefix: string,

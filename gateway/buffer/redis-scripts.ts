@@ -27,7 +27,7 @@
  *   <p>wgen            hash window -> the list's generation (see positions below)
  *   <p>gen             string, the last generation handed out
  *   <p>latest          hash device_id -> Reading JSON of the device's newest reading (`.doc` is the API document),
- *                      rewritten at most once per `redis.latest_every_ms` (redis-latest.ts)
+ *                      rewritten at most once per `redis.latest_every_ms` (latest-throttle.ts)
  *   <p>latest_at       hash device_id -> that reading's received_at (epoch ms), so newer wins; plus a
  *                      field ' encoding' that keeps it a hashtable (see APPEND_LUA)
  *   <p>health          string written by the health probe (expires)

@@ -5,7 +5,7 @@ import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
 import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
 import { parseReading, type DeviceEntry, type LatestEntry } from './records.ts';
 import { buildAppendCall, decodeElement, elementRecords, latestOnlyCall, type BadEntry } from './redis-chunks.ts';
-import { LatestThrottle, type LatestCandidate } from './redis-latest.ts';
+import { LatestThrottle, withWaiting, type LatestCandidate } from './latest-throttle.ts';
 import { APPEND_LUA, checkPos, DELETE_LUA, MARK_DEAD_LUA, QUARANTINE_LUA, READ_LUA } from './redis-scripts.ts';
 import { MIGRATE_LUA, migrateLegacyStreams } from './redis-migrate.ts';
 
@@ -21,7 +21,7 @@ export interface RedisStoreOptions {
   sink?: QuarantineSink;
   /** At most this many readings are scanned by one `deviceReadings` call. */
   deviceScanBudget?: number;
-  /** A device's `latest` entry is rewritten at most this often (redis-latest.ts); 0: every reading. */
+  /** A device's `latest` entry is rewritten at most this often (latest-throttle.ts); 0: every reading. */
   latestEveryMs?: number;
   log?: Logger;
   metrics?: Metrics;
@@ -260,15 +260,19 @@ export class RedisStore implements ReadingStore {
     return (await this.latestEntries()).map((e) => e.doc);
   }
 
+  /** With the entries whose write waits (latest-throttle.ts), so the view shows the newest reading at once. */
   async latestEntries(): Promise<LatestEntry[]> {
     const all = await this.op(this.redis.hgetall(`${this.p}latest`), 'redis latest');
-    const out: LatestEntry[] = [];
-    for (const [device, raw] of Object.entries(all)) {
+    const entry = (device: string, raw: string): LatestEntry[] => {
       const r = parseReading(raw, 0);
-      if (typeof r === 'string') this.opts.log?.warn({ device_id: device, reason: r }, 'unreadable latest reading in redis skipped');
-      else out.push({ device_id: r.device_id, received_at: r.received_at, doc: r.doc });
-    }
-    return out;
+      if (typeof r !== 'string') return [{ device_id: r.device_id, received_at: r.received_at, doc: r.doc }];
+      this.opts.log?.warn({ device_id: device, reason: r }, 'unreadable latest reading in redis skipped');
+      return [];
+    };
+    return withWaiting(
+      Object.entries(all).flatMap(([device, raw]) => entry(device, raw)),
+      [...this.latest.waitingEntries()].flatMap((c) => entry(c.device, c.json)),
+    );
   }
 
   /**

@@ -1,12 +1,16 @@
+import type { LatestEntry } from './records.ts';
+
 /**
- * How often each device's `latest` entry in Redis is rewritten. The entry serves the original
- * API's `GET /redis` (a device's newest reading), which nobody reads at the rate readings arrive;
- * rewriting it for every reading was a third of redis-server's work per reading (a ~0.5 KB copy
- * into Lua, HMGET, two HSETs, and the same bytes again in the AOF). So a device's entry is written
- * at most once per `everyMs`: the first reading of a quiet device at once, later ones as one
- * trailing write of the newest when the interval has passed, so the entry is at most `everyMs`
- * behind. The readings themselves are stored and acknowledged as before; only this view lags,
- * and a crash loses at most one pending view update per device (the next reading repairs it).
+ * How often each device's `latest` entry is rewritten, in Redis and in SQLite. The entry serves
+ * the original API's `GET /redis` (a device's newest reading), which nobody reads at the rate
+ * readings arrive; rewriting it for every reading was a third of redis-server's work per reading
+ * (a ~0.5 KB copy into Lua, HMGET, two HSETs, and the same bytes again in the AOF), and in SQLite
+ * one more B-tree page per commit. So a device's entry is written at most once per `everyMs`: the
+ * first reading of a quiet device at once, later ones as one trailing write of the newest when
+ * the interval has passed. The readings themselves are stored and acknowledged as before; the
+ * stores merge the waiting entries into what they read (`withWaiting`), so the API shows the
+ * newest reading at once, and a crash loses at most one pending view update per device (the
+ * next reading repairs it).
  */
 
 export interface LatestCandidate {
@@ -78,10 +82,26 @@ export class LatestThrottle {
     return Math.max(0, due);
   }
 
+  /** The entries waiting for their write, left in place (a reader merges them into the stored view). */
+  waitingEntries(): IterableIterator<LatestCandidate> {
+    return this.pending.values();
+  }
+
   /** Every pending entry, due or not (the store is closing). */
   drain(): LatestCandidate[] {
     const out = [...this.pending.values()];
     this.pending.clear();
     return out;
   }
+}
+
+/** A store's stored view with the entries still waiting for their write: per device the newer one. */
+export function withWaiting(stored: LatestEntry[], waiting: LatestEntry[]): LatestEntry[] {
+  if (waiting.length === 0) return stored;
+  const best = new Map(stored.map((e) => [e.device_id, e]));
+  for (const e of waiting) {
+    const cur = best.get(e.device_id);
+    if (!cur || e.received_at >= cur.received_at) best.set(e.device_id, e);
+  }
+  return [...best.values()].sort((a, b) => a.device_id.localeCompare(b.device_id));
 }
