@@ -1,7 +1,7 @@
 /**
  * What redis-server spends per reading on the gateway's append, apart from the gateway: the real
  * APPEND_LUA with calls of the sketch's readings as intake builds them (validate.ts +
- * redis-chunks.ts), with and without `latest` entries (what the throttle in redis-latest.ts
+ * redis-chunks.ts), with and without `latest` entries (what the throttle in latest-throttle.ts
  * leaves out), against a plain RPUSH of the same chunk (the floor: no Lua, no bookkeeping).
  * CPU is redis-server's own (utime + stime from /proc), each variant over 100k readings, against
  * its own redis-server with appendonly on (as deploy/ configures it) and off.

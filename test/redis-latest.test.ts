@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LatestThrottle, type LatestCandidate } from '../gateway/buffer/redis-latest.ts';
+import { LatestThrottle, type LatestCandidate } from '../gateway/buffer/latest-throttle.ts';
 
 const c = (device: string, at: number, key = ''): LatestCandidate => ({ device, at, json: `{"n":${at}}`, key });
 
