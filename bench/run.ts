@@ -131,12 +131,18 @@ async function runLoad(load: LoadKind, servers: RunningServer[], o: ReturnType<t
     const max = combine(slices.get(srv.name)!);
     await sleep(200);
     const half = await drive(srv, o.duration, Math.max(1, max.requests_per_s / 2));
+    const baseline = servers.find((x) => x.name === 'baseline');
+    let sameRate: LoadResult | null = null;
+    if (baseline && srv !== baseline) {
+      await sleep(200);
+      sameRate = await drive(baseline, o.duration, Math.max(1, max.requests_per_s / 2));
+    }
     const per100k = (sec: number): number => (max.readings > 0 ? round((sec / max.readings) * 100_000, 3) : 0);
     out.push({
       id: `${load}-${srv.name}`, load, server: srv.name,
       readings_per_request: load === 'batch' ? BATCH : 1,
       connections: o.connections,
-      max, half_rate: half,
+      max, half_rate: half, baseline_same_rate: sameRate,
       cpu_s: round(cpu.get(srv.pid) ?? 0, 2),
       cpu_s_per_100k: per100k(cpu.get(srv.pid) ?? 0),
       rss_peak_mb: 0,

@@ -47,6 +47,8 @@ test('the benchmark harness runs a reduced scenario set and writes well-formed r
       assert.ok(s.ratio, `${s.id} has ratios to its baseline`);
       assert.equal(s.half_rate.mode, 'rate');
       assert.equal(s.max.mode, 'max');
+      if (s.server === 'baseline') assert.equal(s.baseline_same_rate, null);
+      else assert.equal(s.baseline_same_rate?.target_rate, s.half_rate.target_rate, `${s.id}: the baseline was driven at the same rate`);
     }
     assert.ok(doc.upload, 'upload section present');
     assert.equal(doc.upload.error, null, `upload ran: ${doc.upload.error}`);

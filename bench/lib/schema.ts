@@ -20,6 +20,13 @@ export interface ScenarioResult {
   max: LoadResult;
   /** Open loop at half of `max.requests_per_s`. */
   half_rate: LoadResult;
+  /**
+   * Gateway scenarios: the baseline server driven open loop at this scenario's half rate, right
+   * after it, so a p99 can be read against the yardstick at the same load (the baseline's own
+   * half rate is about twice as high, where the load client alone adds to the tail). Null for
+   * baselines and absent in runs before it was measured.
+   */
+  baseline_same_rate?: LoadResult | null;
   /** CPU of the server process during `max` (utime+stime), and per 100k readings. */
   cpu_s: number;
   cpu_s_per_100k: number;
@@ -121,7 +128,7 @@ const results = obj({
   servers: arr(obj({ name: oneOf('baseline', 'redis', 'sqlite'), rss_idle_mb: num, rss_peak_mb: num, rss_after_mb: num, redis_rss_idle_mb: nullable(num), failovers_to_sqlite: nullable(num) })),
   scenarios: arr(obj({
     id: str, load: oneOf('http', 'batch', 'ws'), server: oneOf('baseline', 'redis', 'sqlite'), readings_per_request: num, connections: num,
-    max: load, half_rate: load, cpu_s: num, cpu_s_per_100k: num, rss_peak_mb: num,
+    max: load, half_rate: load, baseline_same_rate: optional(nullable(load)), cpu_s: num, cpu_s_per_100k: num, rss_peak_mb: num,
     redis: nullable(obj({ cpu_s_per_100k: num, rss_peak_mb: num })),
     ratio: nullable(obj({ readings_per_s: num, p50_ms: num, p99_ms: num, rss_peak: num, cpu_per_100k: num })),
   })),
