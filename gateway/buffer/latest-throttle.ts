@@ -25,8 +25,17 @@ export interface LatestCandidate {
 export class LatestThrottle {
   private readonly written = new Map<string, number>();
   private readonly pending = new Map<string, LatestCandidate>();
+  private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly everyMs: number, private readonly now: () => number = Date.now) {}
+  /**
+   * `trailing` writes the entries that `armTrailing`'s timer found due, as one call; it handles
+   * its own errors (a failed view update is repaired by the device's next reading).
+   */
+  constructor(
+    private readonly everyMs: number,
+    private readonly now: () => number = Date.now,
+    private readonly trailing?: (due: LatestCandidate[]) => void | Promise<void>,
+  ) {}
 
   get waiting(): number {
     return this.pending.size;
@@ -82,13 +91,32 @@ export class LatestThrottle {
     return Math.max(0, due);
   }
 
+  /**
+   * After a `take` that left entries waiting: arms the timer of the trailing write, which hands
+   * every entry then due to `trailing` in one call and re-arms itself once that call settles,
+   * while any still wait.
+   */
+  armTrailing(): void {
+    if (this.timer || this.pending.size === 0 || !this.trailing) return;
+    const write = this.trailing;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const due = this.takeDue();
+      if (due.length === 0) return this.armTrailing();
+      void Promise.resolve(write(due)).finally(() => this.armTrailing());
+    }, this.nextDueIn() ?? 0);
+    this.timer.unref();
+  }
+
   /** The entries waiting for their write, left in place (a reader merges them into the stored view). */
   waitingEntries(): IterableIterator<LatestCandidate> {
     return this.pending.values();
   }
 
-  /** Every pending entry, due or not (the store is closing). */
+  /** Every pending entry, due or not, and no more trailing writes (the store is closing). */
   drain(): LatestCandidate[] {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     const out = [...this.pending.values()];
     this.pending.clear();
     return out;

@@ -91,7 +91,6 @@ export class RedisStore implements ReadingStore {
   private queuedReadings = 0;
   private flushScheduled = false;
   private readonly latest: LatestThrottle;
-  private latestTimer: NodeJS.Timeout | null = null;
   /** False until the legacy stream layout has been looked for (and moved): see redis-migrate.ts. */
   private migrated = false;
 
@@ -99,7 +98,9 @@ export class RedisStore implements ReadingStore {
     this.p = opts.keyPrefix ?? 'iotgw:';
     this.writeTimeoutMs = opts.writeTimeoutMs ?? 500;
     this.opTimeoutMs = opts.opTimeoutMs ?? Math.max(5000, this.writeTimeoutMs * 10);
-    this.latest = new LatestThrottle(opts.latestEveryMs ?? 1000);
+    this.latest = new LatestThrottle(opts.latestEveryMs ?? 1000, Date.now, (due) => this.writeLatest(due).catch((err: Error) => {
+      this.opts.log?.debug({ err: err.message }, 'latest view update failed; the next reading of each device repairs it');
+    }));
   }
 
   get prefix(): string {
@@ -172,8 +173,6 @@ export class RedisStore implements ReadingStore {
   async close(): Promise<void> {
     const client = this.client;
     if (!client) return;
-    if (this.latestTimer) clearTimeout(this.latestTimer);
-    this.latestTimer = null;
     // The views still waiting are written before the connection goes (best effort: the readings
     // are stored already).
     const waiting = this.latest.drain();
@@ -226,26 +225,11 @@ export class RedisStore implements ReadingStore {
       this.opts.metrics?.storeWriteSeconds.observe({ store: 'redis' }, Number(process.hrtime.bigint() - started) / 1e9);
       call.chunks.forEach((c, k) => { for (const line of held[k] ?? []) call.fresh[c.owners[Number(line)]]--; });
       callers.forEach((c, k) => c.resolve(call.fresh[k]));
-      this.scheduleLatest();
+      this.latest.armTrailing();
     } catch (err) {
       // Each caller fails over on its own (the buffer writes its readings to SQLite).
       for (const c of callers) c.reject(err);
     }
-  }
-
-  /** Arms the timer of the trailing `latest` writes while some wait (one call for all that are due). */
-  private scheduleLatest(): void {
-    if (this.latestTimer || this.latest.waiting === 0) return;
-    this.latestTimer = setTimeout(() => {
-      this.latestTimer = null;
-      const entries = this.client ? this.latest.takeDue() : [];
-      if (entries.length === 0) return this.scheduleLatest();
-      this.writeLatest(entries).then(() => this.scheduleLatest(), (err: Error) => {
-        this.opts.log?.debug({ err: err.message }, 'latest view update failed; the next reading of each device repairs it');
-        this.scheduleLatest();
-      });
-    }, this.latest.nextDueIn() ?? 0);
-    this.latestTimer.unref();
   }
 
   private async writeLatest(entries: LatestCandidate[]): Promise<void> {

@@ -104,12 +104,11 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   /** A group waits for the running WAL fsync (see flush). */
   private holding = false;
   private readonly latest: LatestThrottle;
-  private latestTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: SqliteStoreOptions) {
     this.groupCommitMs = opts.groupCommitMs ?? 0;
     this.maxBatch = opts.maxBatch ?? 5000;
-    this.latest = new LatestThrottle(opts.latestEveryMs ?? 10_000);
+    this.latest = new LatestThrottle(opts.latestEveryMs ?? 10_000, Date.now, (due) => this.writeLatest(due));
   }
 
   /** The checkpoint worker, while the store is open in WAL mode (tests and the bench read its counters). */
@@ -326,23 +325,11 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       return n;
     }).immediate();
     this.commits++;
-    this.scheduleLatest();
+    this.latest.armTrailing();
     return counts;
   }
 
-  /** Arms the timer of the trailing `latest` writes while some wait (one transaction for all that are due). */
-  private scheduleLatest(): void {
-    if (this.latestTimer || this.latest.waiting === 0) return;
-    this.latestTimer = setTimeout(() => {
-      this.latestTimer = null;
-      if (!this.handle) return;
-      this.writeLatest(this.latest.takeDue());
-      this.scheduleLatest();
-    }, this.latest.nextDueIn() ?? 0);
-    this.latestTimer.unref();
-  }
-
-  /** Not fsynced on its own: the next commit's fsync or checkpoint covers it (it is a view). */
+  /** The trailing `latest` writes, one transaction for all that are due. Not fsynced on its own: the next commit's fsync or checkpoint covers it (it is a view). */
   private writeLatest(entries: LatestCandidate[]): void {
     if (entries.length === 0) return;
     try {
@@ -359,8 +346,6 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       this.clearTimer();
       this.flush(true);
       this.closed = true;
-      if (this.latestTimer) clearTimeout(this.latestTimer);
-      this.latestTimer = null;
       this.writeLatest(this.latest.drain());
       await this.wal?.close();
       this.wal = null;
