@@ -127,15 +127,16 @@ async function runLoad(load: LoadKind, servers: RunningServer[], o: ReturnType<t
     }
   }
   const out: ScenarioResult[] = [];
+  const baseline = servers.find((x) => x.name === 'baseline');
   for (const srv of servers) {
     const max = combine(slices.get(srv.name)!);
+    const halfRate = Math.max(1, max.requests_per_s / 2);
     await sleep(200);
-    const half = await drive(srv, o.duration, Math.max(1, max.requests_per_s / 2));
-    const baseline = servers.find((x) => x.name === 'baseline');
+    const half = await drive(srv, o.duration, halfRate);
     let sameRate: LoadResult | null = null;
     if (baseline && srv !== baseline) {
       await sleep(200);
-      sameRate = await drive(baseline, o.duration, Math.max(1, max.requests_per_s / 2));
+      sameRate = await drive(baseline, o.duration, halfRate);
     }
     const per100k = (sec: number): number => (max.readings > 0 ? round((sec / max.readings) * 100_000, 3) : 0);
     out.push({
