@@ -54,7 +54,7 @@ export class Intake {
   async accept(body: unknown, opts: { key: string | null; transport: Transport; remoteAddress?: string }): Promise<Accepted> {
     const readings = toReadings(body, { now: Date.now(), windowMs: this.windowMs, limits: this.config.ingest });
     this.auth.checkReadings(opts.key, readings);
-    this.limiter.take(countByDevice(readings));
+    this.limiter.take(readings);
     let result: { stored: number; duplicates: number };
     try {
       result = await this.sink.append(readings);
@@ -77,10 +77,4 @@ export class Intake {
   rejected(err: unknown): void {
     this.metrics.readingsRejected.inc({ reason: err instanceof GatewayError ? err.code : 'internal' });
   }
-}
-
-function countByDevice(readings: Reading[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const r of readings) counts.set(r.device_id, (counts.get(r.device_id) ?? 0) + 1);
-  return counts;
 }

@@ -19,9 +19,10 @@ export class DeviceRateLimiter {
     return this.perSecond > 0;
   }
 
-  /** Takes `counts` (device → readings) from the buckets, all or nothing. */
-  take(counts: Map<string, number>): void {
+  /** Takes each device's readings from its bucket, all or nothing. */
+  take(readings: readonly { device_id: string }[]): void {
     if (!this.enabled) return;
+    const counts = countByDevice(readings);
     const t = this.now();
     for (const [device, n] of counts) {
       const b = this.refill(device, t);
@@ -52,4 +53,10 @@ export class DeviceRateLimiter {
       if (b.tokens + ((t - b.at) / 1000) * this.perSecond >= this.burst) this.buckets.delete(device);
     }
   }
+}
+
+function countByDevice(readings: readonly { device_id: string }[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of readings) counts.set(r.device_id, (counts.get(r.device_id) ?? 0) + 1);
+  return counts;
 }

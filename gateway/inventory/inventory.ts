@@ -93,22 +93,29 @@ export class Inventory {
 
   /** Intake calls this after each durable batch: O(batch), memory only. */
   recordReadings(readings: Reading[], remoteAddress?: string): void {
-    const touched = new Set<Device>();
     const address = remoteAddress ? normalizeAddress(remoteAddress) : null;
-    for (const r of readings) {
-      const d = this.touch(r.device_id, r.received_at);
-      if (d.last_reading === null || r.received_at > d.last_reading) d.last_reading = r.received_at;
-      d.group_id = r.group_id;
-      const type = r.doc.device_type;
-      if (typeof type === 'string' && type.length > 0) d.device_type = type;
-      d.rate.add(r.received_at);
-      touched.add(d);
-    }
-    for (const d of touched) {
-      if (address) d.addresses = mergeAddresses([address], d.addresses);
-      this.dirty.add(d.device_id);
-      this.update(d, this.clock());
-    }
+    // Most requests carry one reading: no set for them.
+    if (readings.length === 1) return this.settle(this.note(readings[0]), address);
+    const touched = new Set<Device>();
+    for (const r of readings) touched.add(this.note(r));
+    for (const d of touched) this.settle(d, address);
+  }
+
+  private note(r: Reading): Device {
+    const d = this.touch(r.device_id, r.received_at);
+    if (d.last_reading === null || r.received_at > d.last_reading) d.last_reading = r.received_at;
+    d.group_id = r.group_id;
+    const type = r.doc.device_type;
+    if (typeof type === 'string' && type.length > 0) d.device_type = type;
+    d.rate.add(r.received_at);
+    return d;
+  }
+
+  private settle(d: Device, address: string | null): void {
+    // The usual case: the device posts from the address it had, and no array is made.
+    if (address && d.addresses[0] !== address) d.addresses = mergeAddresses([address], d.addresses);
+    this.dirty.add(d.device_id);
+    this.update(d, this.clock());
   }
 
   /** Discovery resolved (or refreshed) a `_iotgw-dev._tcp` instance. */
