@@ -9,8 +9,14 @@
  *        [--rounds 8] [--slice 2] [--load http|batch] [--connections 32]
  *
  * Values are parsed as JSON when they parse (numbers, booleans), else taken as strings.
+ *
+ * Two versions of the code instead: build the other one into dist/ beside the current build
+ * (`git stash; node scripts/build.mjs; cp dist/iotgw.mjs dist/iotgw-a.mjs; git stash pop`; the
+ * bundle resolves its dependencies from node_modules, so it must stay in dist/) and pass
+ * `--a-build dist/iotgw-a.mjs`; a side without `--x-build` runs the current tree's build.
  */
 import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import { startGateway, type RunningServer } from './servers.ts';
 import { httpLoad } from './load.ts';
 import { batchBodies, singleBodies } from './lib/payload.ts';
@@ -21,6 +27,8 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'redis' },
     a: { type: 'string', default: '' },
     b: { type: 'string', default: '' },
+    'a-build': { type: 'string' },
+    'b-build': { type: 'string' },
     rounds: { type: 'string', default: '8' },
     slice: { type: 'string', default: '2' },
     load: { type: 'string', default: 'http' },
@@ -49,7 +57,9 @@ const perRequest = batch ? 50 : 1;
 const connections = Number(values.connections);
 const cpuOf = (s: RunningServer): number => (cpuSeconds(s.pid) ?? 0) + (s.redisPid ? cpuSeconds(s.redisPid) ?? 0 : 0);
 
-const servers = { A: await startGateway(mode, { wsInFlight: 64, settings: settings(values.a) }), B: await startGateway(mode, { wsInFlight: 64, settings: settings(values.b) }) };
+const side = (spec: string, build: string | undefined): Promise<RunningServer> =>
+  startGateway(mode, { wsInFlight: 64, settings: settings(spec), built: build ? resolve(build) : undefined });
+const servers = { A: await side(values.a, values['a-build']), B: await side(values.b, values['b-build']) };
 const rate: Record<'A' | 'B', number[]> = { A: [], B: [] };
 const cpu: Record<'A' | 'B', number[]> = { A: [], B: [] };
 try {
@@ -70,6 +80,7 @@ try {
 const median = (v: number[]): number => [...v].sort((x, y) => x - y)[v.length >> 1];
 const ratios = (m: Record<'A' | 'B', number[]>): number[] => m.B.map((v, i) => v / m.A[i]);
 for (const k of ['A', 'B'] as const) {
-  process.stdout.write(`${k} ${(k === 'A' ? values.a : values.b) || '(defaults)'}\n  readings/s ${rate[k].map(Math.round).join(' ')}\n  CPU s/100k ${cpu[k].map((v) => v.toFixed(2)).join(' ')}\n`);
+  const build = values[k === 'A' ? 'a-build' : 'b-build'];
+  process.stdout.write(`${k} ${(k === 'A' ? values.a : values.b) || '(defaults)'}${build ? ` build ${build}` : ''}\n  readings/s ${rate[k].map(Math.round).join(' ')}\n  CPU s/100k ${cpu[k].map((v) => v.toFixed(2)).join(' ')}\n`);
 }
 process.stdout.write(`B/A readings/s per round ${ratios(rate).map((v) => v.toFixed(2)).join(' ')}; median ${median(ratios(rate)).toFixed(3)}; CPU per reading B/A median ${median(ratios(cpu)).toFixed(3)}\n`);
