@@ -62,8 +62,8 @@ export async function stopChild(proc: ChildProcess, signal: NodeJS.Signals = 'SI
   clearTimeout(timer);
 }
 
-export async function startBaseline(): Promise<RunningServer> {
-  const { proc, ready } = await spawnReady('bench/baseline-server.ts');
+export async function startBaseline(env: Record<string, string> = {}): Promise<RunningServer> {
+  const { proc, ready } = await spawnReady('bench/baseline-server.ts', [], env);
   const port = Number(ready);
   return {
     name: 'baseline', pid: proc.pid!, redisPid: null,
