@@ -9,7 +9,7 @@ import { tempDir, waitFor, sleep } from './support/ports.ts';
 // then Atlas must hold every acknowledged reading exactly once. Windows are 2 s and passes run
 // every second; parts are small so a window is several writes.
 //   before-write  manifest committed, nothing sent         (IOTGW_TEST_PAUSE_AT)
-//   after-write   first parts acknowledged, others not     (IOTGW_TEST_PAUSE_AT)
+//   after-write   first parts acknowledged, others not all (IOTGW_TEST_PAUSE_AT)
 //   after-ack     all acknowledged, nothing deleted locally (IOTGW_TEST_PAUSE_AT)
 //   lost-ack      a write applied, its reply never sent    (wire server dropAfterWrite)
 

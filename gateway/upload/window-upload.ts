@@ -71,6 +71,18 @@ export interface WindowUploadContext {
   onPartsAcked?: (parts: number) => void;
 }
 
+const MAX_WRITES_IN_FLIGHT = 2;
+
+/** The parts split into two writes of about equal BSON size (one write for a single part). */
+function halves(parts: PartDoc[]): PartDoc[][] {
+  if (parts.length < 2) return [parts];
+  const total = parts.reduce((n, p) => n + p.count, 0);
+  let cut = 0;
+  for (let n = 0; cut < parts.length - 1 && n + parts[cut].count <= total / 2; cut++) n += parts[cut].count;
+  cut = Math.max(1, cut);
+  return [parts.slice(0, cut), parts.slice(cut)];
+}
+
 export async function finishCommitted(ctx: WindowUploadContext, m: ManifestRow): Promise<WindowReport> {
   await ctx.manifest.durable(); // the commit row may be from a run whose sync failed
   const deleted = m.up_to !== null ? await ctx.store(m.store).deleteWindow(m.window, m.up_to) : 0;
@@ -124,22 +136,25 @@ export async function runManifest(ctx: WindowUploadContext, m: ManifestRow): Pro
     }
   };
 
-  // One write in flight while the next part is built: Atlas's round trip overlaps our CPU, and
-  // memory stays at about two parts. A write's error surfaces at the next send or at the end.
-  let inFlight: Promise<void> = Promise.resolve();
-  // The parts' manifest record is committed and its fsync started before waiting for the write in
+  // Writes overlap the building of the next parts: Atlas's round trip overlaps our CPU. Parts
+  // sealed together go out as two writes, and two may be in flight, so the driver serializes one
+  // (~90 ms of BSON per 8 MB here) while the server stores the other instead of the server
+  // waiting for it; memory stays at about one sealed batch plus the open parts. A write's error
+  // surfaces at a later send or at the end.
+  const inFlight: Promise<void>[] = [];
+  // The parts' manifest record is committed and its fsync started before waiting for a write in
   // flight, so the fsync overlaps that write instead of delaying this one.
   const send = async (parts: PartDoc[]): Promise<void> => {
-    let recorded: Promise<void> = Promise.resolve();
-    if (parts.length > 0) {
-      ctx.manifest.intend(m.window, parts.map((p) => p._id));
-      recorded = ctx.manifest.durable();
-      recorded.catch(() => undefined);
+    if (parts.length === 0) return;
+    ctx.manifest.intend(m.window, parts.map((p) => p._id));
+    const recorded = ctx.manifest.durable();
+    recorded.catch(() => undefined);
+    for (const half of halves(parts)) {
+      if (inFlight.length >= MAX_WRITES_IN_FLIGHT) await inFlight.shift();
+      const next = write(half, recorded);
+      next.catch(() => undefined);
+      inFlight.push(next);
     }
-    await inFlight;
-    const next = write(parts, recorded);
-    next.catch(() => undefined);
-    inFlight = next;
   };
 
   await testPause('before-write', ctx.log);
@@ -157,7 +172,7 @@ export async function runManifest(ctx: WindowUploadContext, m: ManifestRow): Pro
     after = page.next;
   }
   await send(builder.finish());
-  await inFlight;
+  while (inFlight.length > 0) await inFlight.shift();
 
   const report: WindowReport = {
     window: iso(m.window), store: m.store, result: 'uploaded', readings: builder.count, parts: produced.size, deleted: 0, stale_parts_removed: 0,
