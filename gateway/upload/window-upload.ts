@@ -73,7 +73,7 @@ export interface WindowUploadContext {
 
 const MAX_WRITES_IN_FLIGHT = 2;
 
-/** The parts split into two writes of about equal BSON size (one write for a single part). */
+/** The parts split into two writes of about as many readings each (one write for a single part). */
 function halves(parts: PartDoc[]): PartDoc[][] {
   if (parts.length < 2) return [parts];
   const total = parts.reduce((n, p) => n + p.count, 0);
