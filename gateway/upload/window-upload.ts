@@ -102,7 +102,6 @@ export async function runManifest(ctx: WindowUploadContext, m: ManifestRow): Pro
 
   // The manifest names a part before Atlas may hold it; `recorded` is that record made durable.
   const write = async (parts: PartDoc[], recorded: Promise<void>): Promise<void> => {
-    if (parts.length === 0) return;
     for (const p of parts) {
       produced.add(p._id);
       const g = groups.get(p.group_id) ?? { group_id: p.group_id, readings: 0, parts: 0, refused: 0 };
