@@ -36,11 +36,10 @@ interface HeapProfile { head: HeapNode; samples: { size: number; nodeId: number 
 
 const dir = mkdtempSync(join(tmpdir(), 'iotgw-alloc-'));
 const out = join(dir, 'gateway.heapprofile');
-process.env.IOTGW_BENCH_HEAP_OUT = out; // the gateway process inherits it
 const preload = join(dirname(fileURLToPath(import.meta.url)), 'lib/heap-sampling-preload.mjs');
 const srv = mode === 'baseline'
-  ? await startBaseline({ NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload}` })
-  : await startGateway(mode, { wsInFlight: 64, nodeOptions: `--import=${preload}` });
+  ? await startBaseline({ IOTGW_BENCH_HEAP_OUT: out, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload}` })
+  : await startGateway(mode, { wsInFlight: 64, nodeOptions: `--import=${preload}`, env: { IOTGW_BENCH_HEAP_OUT: out } });
 const batch = values.load === 'batch';
 const load = { url: srv.httpUrl, bodies: batch ? batchBodies(50) : singleBodies(), readingsPerRequest: batch ? 50 : 1, connections: 32 };
 let requests = 0;

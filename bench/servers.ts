@@ -119,6 +119,8 @@ export interface GatewayBenchOptions {
   settings?: Record<string, unknown>;
   /** Another build of the gateway than the current tree's (bench/ab.ts `--a-build`). */
   built?: string;
+  /** More environment for the gateway process (a preload's settings). */
+  env?: Record<string, string>;
 }
 
 export async function startGateway(mode: 'redis' | 'sqlite', opts: GatewayBenchOptions): Promise<RunningServer> {
@@ -129,7 +131,7 @@ export async function startGateway(mode: 'redis' | 'sqlite', opts: GatewayBenchO
   const config: Record<string, unknown> = { ingest: { rate_limit: { per_device_per_second: 0 }, ws: { max_in_flight: opts.wsInFlight } } };
   for (const [path, value] of Object.entries(opts.settings ?? {})) setPath(config, path, value);
   writeFileSync(configFile, stringifyYaml(config));
-  const gw = new GatewayProcess({ built: opts.built ?? await builtGateway(), dataDir: join(dir.path, 'data'), redisUrl: redis?.url ?? 'none', env: { IOTGW_CONFIG: configFile, IOTGW_LOG_LEVEL: 'info', ...preloads(mode, opts) } });
+  const gw = new GatewayProcess({ built: opts.built ?? await builtGateway(), dataDir: join(dir.path, 'data'), redisUrl: redis?.url ?? 'none', env: { IOTGW_CONFIG: configFile, IOTGW_LOG_LEVEL: 'info', ...opts.env, ...preloads(mode, opts) } });
   try {
     await gw.start();
     await waitFor(async () => (await gw.get('/healthz')).status === 200, 15_000, 'gateway /healthz');
