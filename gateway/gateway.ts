@@ -15,6 +15,9 @@ import { Uploader } from './upload/uploader.ts';
 import { registerGroupRoutes } from './upload/routes.ts';
 import { SystemdNotifier } from './systemd.ts';
 import { Discovery } from './discovery/discovery.ts';
+import { AdminServer } from './admin/server.ts';
+import { adminSocketPath } from './admin/protocol.ts';
+import { mkdirSync } from 'node:fs';
 
 /**
  * The daemon: each component is a small class with start/stop, started in the order a reading
@@ -29,6 +32,8 @@ export class Gateway {
   /** Built once the buffer is open: its intent manifest lives in the buffer's SQLite file. */
   uploader: Uploader | null = null;
   readonly systemd: SystemdNotifier;
+  /** The admin socket (`<data_dir>/admin.sock`): components register their CLI commands on it in start(). */
+  readonly admin: AdminServer;
   private app: FastifyInstance | null = null;
   private ws: WebSocketIntake | null = null;
   private discovery: Discovery | null = null;
@@ -44,6 +49,8 @@ export class Gateway {
     this.buffer = new ReadingBuffer({ config, log, metrics: this.metrics });
     this.inventory = new Inventory({ config, log, metrics: this.metrics, dbPath: config.sqlite.path });
     this.systemd = new SystemdNotifier({ config, log, probe: () => this.healthy(), statusText: () => this.statusLine() });
+    this.admin = new AdminServer({ path: adminSocketPath(config.data_dir), log });
+    this.admin.register('status', async () => ({ version: this.version, gateway_id: config.gateway_id, pid: process.pid, status: this.statusLine() }));
   }
 
   /**
@@ -105,6 +112,8 @@ export class Gateway {
     this.discovery = new Discovery({ config, log, metrics: this.metrics, port: this.port, inventory: this.inventory, version: this.version });
     await this.discovery.start();
     uploader.start();
+    mkdirSync(config.data_dir, { recursive: true });
+    await this.admin.start();
     log.info({ host: config.http.host, port: this.port, store: this.buffer.mode }, 'listening');
     await this.systemd.ready();
   }
@@ -120,6 +129,7 @@ export class Gateway {
     const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
     const work = (async () => {
       await this.systemd.stopping();
+      await this.admin.stop();
       await this.discovery?.stop(); // goodbye packets first: boards look elsewhere while we drain
       await this.ws?.stop(Math.max(100, timeoutMs - 500));
       await this.app?.close();
