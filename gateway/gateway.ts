@@ -18,6 +18,8 @@ import { Discovery } from './discovery/discovery.ts';
 import { AdminServer } from './admin/server.ts';
 import { adminSocketPath } from './admin/protocol.ts';
 import { mkdirSync } from 'node:fs';
+import { KeyStore, keysFilePath } from './keys/key-store.ts';
+import { KeyCommands } from './keys/commands.ts';
 
 /**
  * The daemon: each component is a small class with start/stop, started in the order a reading
@@ -34,6 +36,8 @@ export class Gateway {
   readonly systemd: SystemdNotifier;
   /** The admin socket (`<data_dir>/admin.sock`): components register their CLI commands on it in start(). */
   readonly admin: AdminServer;
+  /** Device keys made with `iotgw devices add` (<data_dir>/device-keys.json), read at start and on reload. */
+  readonly keys: KeyStore;
   private app: FastifyInstance | null = null;
   private ws: WebSocketIntake | null = null;
   private discovery: Discovery | null = null;
@@ -51,6 +55,11 @@ export class Gateway {
     this.systemd = new SystemdNotifier({ config, log, probe: () => this.healthy(), statusText: () => this.statusLine() });
     this.admin = new AdminServer({ path: adminSocketPath(config.data_dir), log });
     this.admin.register('status', async () => ({ version: this.version, gateway_id: config.gateway_id, pid: process.pid, status: this.statusLine() }));
+    this.keys = new KeyStore(keysFilePath(config.data_dir));
+    const keyCommands = new KeyCommands(this.keys, () => this.config.ingest.auth);
+    this.admin.register('devices.add', async (args) => ({ ...keyCommands.add(args), pid: process.pid }));
+    this.admin.register('devices.revoke', async (args) => ({ ...keyCommands.revoke(args), pid: process.pid }));
+    this.admin.register('devices.list', async () => ({ ...keyCommands.list(), pid: process.pid }));
   }
 
   /**
@@ -70,6 +79,12 @@ export class Gateway {
     return { enabled: this.config.discovery.enabled, backend: this.discovery?.backendName ?? null, problem: this.discovery?.problem ?? null };
   }
 
+  /** For `GET /stats` and the status page: whether intake is open, and how many keys exist (never the keys). */
+  private authStatus(): { mode: string; open: boolean; device_keys: number; shared_key: boolean } {
+    const auth = this.config.ingest.auth;
+    return { mode: auth.mode, open: auth.mode === 'none', device_keys: this.keys.size + Object.keys(auth.device_keys).length, shared_key: auth.shared_key !== null };
+  }
+
   /** One line for `systemctl status iotgw`. */
   private statusLine(): string {
     const up = this.uploader?.status();
@@ -81,13 +96,14 @@ export class Gateway {
   async start(): Promise<void> {
     const { config, log } = this;
     log.info({ version: this.version, gateway_id: config.gateway_id, data_dir: config.data_dir }, 'starting iotgw');
+    this.keys.load();
     await this.buffer.open();
     this.systemd.start();
     await this.inventory.start();
     const uploader = new Uploader({ config, log, metrics: this.metrics, buffer: this.buffer });
     this.uploader = uploader;
 
-    const intake = new Intake(config, this.buffer, this.metrics, this.traffic, log);
+    const intake = new Intake(config, this.buffer, this.metrics, this.traffic, log, this.keys);
     intake.observe(this.inventory);
     const app = createServer(config, log, this.metrics);
     this.app = app;
@@ -102,6 +118,7 @@ export class Gateway {
       inventory: this.inventory,
       upload: uploader,
       discovery: { status: () => this.discoveryStatus() },
+      auth: { status: () => this.authStatus() },
     });
     registerGroupRoutes(app, uploader.atlas);
     await app.listen({ host: config.http.host, port: config.http.port });

@@ -9,6 +9,7 @@ import { stringify as toYaml } from 'yaml';
 import { loadConfig, maskSecrets, type Config } from './config.ts';
 import { ConfigError, EXIT_CONFIG } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
+import { KeyFileError } from './keys/key-store.ts';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -18,6 +19,7 @@ commands:
   start          run the gateway (what systemd and \`npm start\` run)
   check-config   validate the configuration and print the effective settings, secrets masked
   upload --now   run one upload pass to MongoDB Atlas and print what it did
+  devices        add, list or revoke device keys (iotgw devices --help)
   doctor         check config, Redis, SQLite, disk, clock, Atlas and mDNS; one line per check
   version        print the version
 
@@ -25,6 +27,10 @@ The config file is --config, else $IOTGW_CONFIG, else /etc/iotgw/config.yaml whe
 without one the embedded defaults run SQLite-only with upload disabled.`;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'devices') {
+    const { devicesCommand } = await import('./keys/cli.ts');
+    return devicesCommand(argv.slice(1));
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, now: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } } });
@@ -107,7 +113,8 @@ async function runDaemon(config: Config, log: Logger): Promise<number> {
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'gateway failed to start');
     await gateway.stop().catch(() => undefined);
-    return 1;
+    // A broken key file does not mend itself: 78 stops systemd's restart loop, as for config.yaml.
+    return err instanceof KeyFileError ? EXIT_CONFIG : 1;
   }
   await gateway.stopped;
   return 0;

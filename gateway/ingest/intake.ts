@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Reading } from '../reading.ts';
 import type { Config } from '../config.ts';
 import { toReadings } from './validate.ts';
-import { DeviceAuth } from './auth.ts';
+import { DeviceAuth, type KeySource } from './auth.ts';
 import { DeviceRateLimiter } from './rate-limit.ts';
 import type { TrafficStats } from '../status/traffic.ts';
 
@@ -41,8 +41,9 @@ export class Intake {
     private readonly metrics: Metrics,
     private readonly traffic: TrafficStats,
     private readonly log: Logger,
+    keys: KeySource | null = null,
   ) {
-    this.auth = new DeviceAuth(config.ingest.auth);
+    this.auth = new DeviceAuth(config.ingest.auth, keys);
     this.limiter = new DeviceRateLimiter(config.ingest.rate_limit.per_device_per_second, config.ingest.rate_limit.burst);
     this.windowMs = config.window_seconds * 1000;
   }
