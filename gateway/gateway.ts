@@ -7,7 +7,9 @@ import { ReadingBuffer } from './buffer/buffer.ts';
 import { Intake } from './ingest/intake.ts';
 import { registerTelemetryRoutes } from './ingest/http.ts';
 import { WebSocketIntake } from './ingest/websocket.ts';
-import { createServer } from './server.ts';
+import { createServer, applyServerLimits } from './server.ts';
+import { applyLive, type ConfigChanges } from './reload.ts';
+import { GatewayError } from './errors.ts';
 import { registerStatusRoutes } from './status/routes.ts';
 import { TrafficStats } from './status/traffic.ts';
 import { Inventory } from './inventory/inventory.ts';
@@ -40,6 +42,7 @@ export class Gateway {
   readonly keys: KeyStore;
   private app: FastifyInstance | null = null;
   private ws: WebSocketIntake | null = null;
+  private intake: Intake | null = null;
   private discovery: Discovery | null = null;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | null = null;
@@ -48,7 +51,11 @@ export class Gateway {
   readonly stopped = new Promise<void>((r) => { this.resolveStopped = r; });
   port = 0;
 
-  constructor(private readonly config: Config, private readonly log: Logger, private readonly version: string) {
+  /**
+   * `reloadConfig` reads the configuration again for `reload()` (SIGHUP, `systemctl reload`);
+   * main.ts passes its own loader (same file, same environment).
+   */
+  constructor(private readonly config: Config, private readonly log: Logger, private readonly version: string, private readonly reloadConfig: (() => Config) | null = null) {
     this.metrics = createMetrics();
     this.buffer = new ReadingBuffer({ config, log, metrics: this.metrics });
     this.inventory = new Inventory({ config, log, metrics: this.metrics, dbPath: config.sqlite.path });
@@ -60,6 +67,7 @@ export class Gateway {
     this.admin.register('devices.add', async (args) => ({ ...keyCommands.add(args), pid: process.pid }));
     this.admin.register('devices.revoke', async (args) => ({ ...keyCommands.revoke(args), pid: process.pid }));
     this.admin.register('devices.list', async () => ({ ...keyCommands.list(), pid: process.pid }));
+    this.admin.register('reload', async () => ({ ...(await this.reload()), pid: process.pid }));
   }
 
   /**
@@ -104,6 +112,7 @@ export class Gateway {
     this.uploader = uploader;
 
     const intake = new Intake(config, this.buffer, this.metrics, this.traffic, log, this.keys);
+    this.intake = intake;
     intake.observe(this.inventory);
     const app = createServer(config, log, this.metrics);
     this.app = app;
@@ -133,6 +142,31 @@ export class Gateway {
     await this.admin.start();
     log.info({ host: config.http.host, port: this.port, store: this.buffer.mode }, 'listening');
     await this.systemd.ready();
+  }
+
+  /**
+   * Re-reads the configuration and the device keys and applies what can change live (reload.ts).
+   * A bad file changes nothing: the error, with the key's path, is logged and thrown, and the
+   * running configuration stays.
+   */
+  async reload(load: (() => Config) | null = this.reloadConfig): Promise<ConfigChanges & { device_keys: number }> {
+    if (!load) throw new GatewayError('reload_unavailable', 'this gateway was started without a configuration source to reload', 409);
+    let next: Config;
+    try {
+      next = load();
+      this.keys.load();
+    } catch (err) {
+      const e = err as Error & { path?: string };
+      this.log.error({ err: e.message, path: e.path }, 'reload refused, the running configuration stays');
+      throw new GatewayError('invalid_config', e.message, 400, e.path);
+    }
+    const changes = applyLive(this.config, next);
+    this.intake?.reconfigure();
+    if (this.app) applyServerLimits(this.app, this.config);
+    this.log.level = this.config.log.level;
+    if (changes.restart_needed.length > 0) this.log.warn({ settings: changes.restart_needed }, 'reload: these settings changed but take effect only after a restart');
+    this.log.info({ applied: changes.applied, device_keys: this.keys.size }, 'configuration reloaded');
+    return { ...changes, device_keys: this.keys.size };
   }
 
   /** Graceful: stop taking readings, let in-flight writes finish and be acknowledged, close stores. Bounded in time. */

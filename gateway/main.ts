@@ -20,6 +20,7 @@ commands:
   check-config   validate the configuration and print the effective settings, secrets masked
   upload --now   run one upload pass to MongoDB Atlas and print what it did
   devices        add, list or revoke device keys (iotgw devices --help)
+  reload         make the running daemon re-read its config and device keys (as systemctl reload)
   doctor         check config, Redis, SQLite, disk, clock, Atlas and mDNS; one line per check
   version        print the version
 
@@ -50,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`iotgw ${VERSION} (${build})\n`);
     return 0;
   }
-  if (!['start', 'check-config', 'upload', 'doctor'].includes(command)) {
+  if (!['start', 'check-config', 'upload', 'doctor', 'reload'].includes(command)) {
     process.stderr.write(`iotgw: unknown command "${command}"\n${USAGE}\n`);
     return 2;
   }
@@ -77,6 +78,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  if (command === 'reload') {
+    const { reloadCommand } = await import('./reload-cli.ts');
+    return reloadCommand(config);
+  }
   const log = createLogger(config.log.level);
   if (command === 'upload') {
     if (!values.now) {
@@ -86,12 +91,19 @@ async function main(argv: string[]): Promise<number> {
     const { runUploadNow } = await import('./upload/upload-now.ts');
     return runUploadNow(config, log);
   }
-  return runDaemon(config, log);
+  return runDaemon(config, log, () => loadConfig({ file: values.config }));
 }
 
-async function runDaemon(config: Config, log: Logger): Promise<number> {
+async function runDaemon(config: Config, log: Logger, reloadConfig: () => Config): Promise<number> {
   const { Gateway } = await import('./gateway.ts');
-  const gateway = new Gateway(config, log, VERSION);
+  const gateway = new Gateway(config, log, VERSION, reloadConfig);
+  let started = false;
+  // SIGHUP (systemctl reload): re-read config and keys. Registered before start, because the
+  // default action of SIGHUP is to exit; one that arrives during start-up is logged and ignored.
+  process.on('SIGHUP', () => {
+    if (!started) log.warn('SIGHUP during start-up: ignored, reload again once the daemon is ready');
+    else gateway.reload().catch(() => undefined); // reload() logged why
+  });
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: string) => {
     if (stopping) {
@@ -110,6 +122,7 @@ async function runDaemon(config: Config, log: Logger): Promise<number> {
 
   try {
     await gateway.start();
+    started = true;
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'gateway failed to start');
     await gateway.stop().catch(() => undefined);

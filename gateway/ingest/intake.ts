@@ -5,7 +5,8 @@ import type { Reading } from '../reading.ts';
 import type { Config } from '../config.ts';
 import { toReadings } from './validate.ts';
 import { DeviceAuth, type KeySource } from './auth.ts';
-import { DeviceRateLimiter } from './rate-limit.ts';
+import { RateLimiter, countByDevice } from './rate-limit.ts';
+import { LIMIT_OF_CODE } from './limits.ts';
 import type { TrafficStats } from '../status/traffic.ts';
 
 /** The part of the buffer intake needs: a durable, idempotent append. */
@@ -31,7 +32,8 @@ export interface Accepted {
  */
 export class Intake {
   readonly auth: DeviceAuth;
-  private readonly limiter: DeviceRateLimiter;
+  private readonly deviceRate: RateLimiter;
+  private readonly addressRate: RateLimiter;
   private readonly windowMs: number;
   private observer: ReadingObserver | null = null;
 
@@ -44,8 +46,18 @@ export class Intake {
     keys: KeySource | null = null,
   ) {
     this.auth = new DeviceAuth(config.ingest.auth, keys);
-    this.limiter = new DeviceRateLimiter(config.ingest.rate_limit.per_device_per_second, config.ingest.rate_limit.burst);
+    const rate = config.ingest.rate_limit;
+    this.deviceRate = new RateLimiter(rate.per_device_per_second, rate.burst);
+    this.addressRate = new RateLimiter(rate.per_address_per_second, rate.per_address_burst);
     this.windowMs = config.window_seconds * 1000;
+  }
+
+  /** Applies a reloaded `ingest` section: `config` is the same object, updated in place by the reload. */
+  reconfigure(): void {
+    const rate = this.config.ingest.rate_limit;
+    this.auth.update(this.config.ingest.auth);
+    this.deviceRate.configure(rate.per_device_per_second, rate.burst);
+    this.addressRate.configure(rate.per_address_per_second, rate.per_address_burst);
   }
 
   observe(observer: ReadingObserver): void {
@@ -55,7 +67,7 @@ export class Intake {
   async accept(body: unknown, opts: { key: string | null; transport: Transport; remoteAddress?: string }): Promise<Accepted> {
     const readings = toReadings(body, { now: Date.now(), windowMs: this.windowMs, limits: this.config.ingest });
     this.auth.checkReadings(opts.key, readings);
-    this.limiter.take(readings);
+    this.takeRate(readings, opts.remoteAddress);
     let result: { stored: number; duplicates: number };
     try {
       result = await this.sink.append(readings);
@@ -70,12 +82,27 @@ export class Intake {
     return { accepted: readings.length, duplicates: result.duplicates };
   }
 
+  /** Per device and per client address, all or nothing: a refused batch costs no tokens. */
+  private takeRate(readings: Reading[], remoteAddress: string | undefined): void {
+    const byDevice = this.deviceRate.enabled ? countByDevice(readings) : null;
+    const byAddress = this.addressRate.enabled && remoteAddress ? new Map([[remoteAddress, readings.length]]) : null;
+    const device = byDevice && this.deviceRate.check(byDevice);
+    if (device) throw new GatewayError('rate_limited', `device_id "${device.key}" sends faster than ${this.config.ingest.rate_limit.per_device_per_second} readings/s`, 429, undefined, device.retryAfterSeconds);
+    const address = byAddress && this.addressRate.check(byAddress);
+    if (address) throw new GatewayError('address_rate_limited', `${address.key} sends faster than ${this.config.ingest.rate_limit.per_address_per_second} readings/s`, 429, undefined, address.retryAfterSeconds);
+    if (byDevice) this.deviceRate.commit(byDevice);
+    if (byAddress) this.addressRate.commit(byAddress);
+  }
+
   /**
    * Counts a refusal by its public code. Called where an error becomes an answer (the telemetry
    * routes' onError hook, every WebSocket nack and refused upgrade), so each refusal is counted
    * once, whatever raised it: the body parser, validation, auth, rate limit or the store.
    */
   rejected(err: unknown): void {
-    this.metrics.readingsRejected.inc({ reason: err instanceof GatewayError ? err.code : 'internal' });
+    const reason = err instanceof GatewayError ? err.code : 'internal';
+    this.metrics.readingsRejected.inc({ reason });
+    const limit = LIMIT_OF_CODE[reason];
+    if (limit) this.metrics.limitHits.inc({ limit });
   }
 }

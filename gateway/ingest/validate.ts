@@ -152,18 +152,18 @@ function checkValue(value: unknown, path: string, depth: number, limits: IntakeL
     case 'boolean':
       return;
     case 'string':
-      if (value.length > limits.max_string_length) throw badField(path, `must be at most ${limits.max_string_length} characters`);
+      if (value.length > limits.max_string_length) throw badField(path, `must be at most ${limits.max_string_length} characters`, 'value_too_long');
       return;
     case 'object': {
       if (value === null) return;
       if (depth >= limits.max_depth) throw badField(path, `nesting deeper than ${limits.max_depth} levels`, 'too_deep');
       if (Array.isArray(value)) {
-        if (value.length > limits.max_metrics) throw badField(path, `arrays may hold at most ${limits.max_metrics} items`);
+        if (value.length > limits.max_metrics) throw badField(path, `arrays may hold at most ${limits.max_metrics} items`, 'too_many_metrics');
         value.forEach((v, i) => checkValue(v, `${path}[${i}]`, depth + 1, limits));
         return;
       }
       const keys = Object.keys(value);
-      if (keys.length > limits.max_metrics) throw badField(path, `nested objects may hold at most ${limits.max_metrics} fields`);
+      if (keys.length > limits.max_metrics) throw badField(path, `nested objects may hold at most ${limits.max_metrics} fields`, 'too_many_metrics');
       for (const k of keys) {
         checkKey(k, path);
         checkValue((value as Record<string, unknown>)[k], `${path}.${k}`, depth + 1, limits);
