@@ -19,6 +19,8 @@ export interface Accounting {
   unacked_stored: number;
   /** Acknowledged readings the scenario destroyed on purpose and expects in quarantine. */
   expected_lost: number;
+  /** What the gateway itself still counts as queued for upload (`/stats` upload.queued_readings), if given. */
+  queued_by_gateway?: number;
   /** From the last gateway's /metrics: readings dropped by reason, records quarantined by store. */
   dropped: Record<string, number>;
   quarantined: Record<string, number>;
@@ -32,6 +34,32 @@ export function metricByLabel(text: string, name: string, label: string): Record
   return out;
 }
 
+async function atlasRids(mongo: { uri: string; database: string; gatewayId: string }): Promise<string[]> {
+  const client = new MongoClient(mongo.uri, { serverSelectionTimeoutMS: 5000 });
+  try {
+    const parts = await client.db(mongo.database).collection('group_hours').find({ gateway_id: mongo.gatewayId }, { projection: { 'readings._rid': 1 } }).toArray();
+    return parts.flatMap((p) => (p.readings as { _rid: string }[]).map((r) => r._rid));
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * Waits until every acknowledged reading (less those lost on purpose) is in Atlas: the windows
+ * close within the window length and leave with the next pass. Judged from Atlas itself, not
+ * from the gateway's queue counts (a window holding only dead copies stays counted there).
+ */
+export async function waitUploaded(fleet: Fleet, mongo: { uri: string; database: string; gatewayId: string }, expectedLost = new Set<string>(), timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const have = new Set(await atlasRids(mongo));
+    const left = [...fleet.acked.keys()].filter((id) => !have.has(id) && !expectedLost.has(id));
+    if (left.length === 0) return;
+    if (Date.now() > deadline) return; // the accounting names what is missing
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 export interface AccountOptions {
   scenario: string;
   fleet: Fleet;
@@ -42,6 +70,8 @@ export interface AccountOptions {
   metrics?: string;
   /** Ids the scenario corrupted on purpose (must be quarantined, not uploaded). */
   expectedLost?: Set<string>;
+  /** The gateway's `/stats` body at the end. */
+  stats?: { upload?: { queued_readings?: number } };
 }
 
 /**
@@ -51,16 +81,7 @@ export interface AccountOptions {
  */
 export async function account(o: AccountOptions): Promise<Accounting> {
   const local = await storedReadingIds({ sqlitePath: o.sqlitePath, redisUrl: o.redisUrl });
-  let atlas: string[] = [];
-  if (o.mongo) {
-    const client = new MongoClient(o.mongo.uri, { serverSelectionTimeoutMS: 5000 });
-    try {
-      const parts = await client.db(o.mongo.database).collection('group_hours').find({ gateway_id: o.mongo.gatewayId }, { projection: { 'readings._rid': 1 } }).toArray();
-      atlas = parts.flatMap((p) => (p.readings as { _rid: string }[]).map((r) => r._rid));
-    } finally {
-      await client.close();
-    }
-  }
+  const atlas = o.mongo ? await atlasRids(o.mongo) : [];
   const all = countById([...local, ...atlas]);
   const lost = o.expectedLost ?? new Set<string>();
   const acked = o.fleet.acked;
@@ -74,6 +95,7 @@ export async function account(o: AccountOptions): Promise<Accounting> {
     duplicated: [...all].filter(([, n]) => n > 1).map(([id, n]) => `${id} x${n}`),
     unacked_stored: [...all.keys()].filter((id) => id.startsWith('dev:') && !acked.has(id)).length,
     expected_lost: lost.size,
+    queued_by_gateway: o.stats?.upload?.queued_readings,
     dropped: o.metrics ? metricByLabel(o.metrics, 'iotgw_readings_dropped_total', 'reason') : {},
     quarantined: o.metrics ? metricByLabel(o.metrics, 'iotgw_records_quarantined_total', 'store') : {},
     answers: o.fleet.answers,
