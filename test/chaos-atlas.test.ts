@@ -10,7 +10,7 @@ import { MongoClient } from 'mongodb';
 import { startMongoForTests, type MongoWireServer } from './support/mongo-server.ts';
 import { sleep } from './support/ports.ts';
 import { Fleet } from './chaos/fleet.ts';
-import { account, assertExactlyOnce, waitUploaded } from './chaos/accounting.ts';
+import { settleAndAccount, assertExactlyOnce } from './chaos/accounting.ts';
 import { chaosGateway, pick, scenarioDir } from './chaos/setup.ts';
 
 let mongo: { uri: string; server?: MongoWireServer; stop(): Promise<void> };
@@ -46,8 +46,7 @@ test('Atlas refusing, slow, failing writes and losing acks under load: every ack
       }
     }
     await fleet.drain();
-    await waitUploaded(fleet, { uri: mongo.uri, database, gatewayId }, new Set(), 180_000);
-    const a = await account({ scenario: 'atlas-faults', fleet, sqlitePath: dir.sqlite, mongo: { uri: mongo.uri, database, gatewayId }, metrics: String((await gw.get('/metrics')).body), stats: (await gw.get('/stats')).body });
+    const a = await settleAndAccount({ scenario: 'atlas-faults', fleet, sqlitePath: dir.sqlite, mongo: { uri: mongo.uri, database, gatewayId }, gateway: gw });
     process.stdout.write(`chaos atlas: server saw ${JSON.stringify(server.stats().droppedAfterWrite)} writes applied without a reply\n`);
     assertExactlyOnce(a, fleet);
   } finally {

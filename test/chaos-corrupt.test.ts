@@ -14,7 +14,7 @@ import { startMongoForTests } from './support/mongo-server.ts';
 import { TestRedis } from './support/redis.ts';
 import { waitFor } from './support/ports.ts';
 import { Fleet } from './chaos/fleet.ts';
-import { account, assertExactlyOnce, metricByLabel, waitUploaded } from './chaos/accounting.ts';
+import { settleAndAccount, assertExactlyOnce, metricByLabel } from './chaos/accounting.ts';
 import { chaosGateway, pick, scenarioDir } from './chaos/setup.ts';
 import { CHUNK_HEAD } from '../gateway/buffer/redis-chunks.ts';
 
@@ -75,12 +75,10 @@ test('truncated records in SQLite and Redis are quarantined and counted, and the
     const lost = new Set([...truncateSqlite(dir.sqlite, pick(5, 50)), await truncateRedisLine(redis.url)]);
 
     gw = await chaosGateway({ dataDir: dir.path, redisUrl: redis.url, mongoUri: mongo.uri, gatewayId, database, port: gw.port }).start();
-    await waitUploaded(fleet, { uri: mongo.uri, database, gatewayId }, lost);
-    const text = String((await gw.get('/metrics')).body);
-    const a = await account({ scenario: 'corrupt-records', fleet, sqlitePath: dir.sqlite, redisUrl: redis.url, mongo: { uri: mongo.uri, database, gatewayId }, metrics: text, expectedLost: lost, stats: (await gw.get('/stats')).body });
+    const a = await settleAndAccount({ scenario: 'corrupt-records', fleet, sqlitePath: dir.sqlite, redisUrl: redis.url, mongo: { uri: mongo.uri, database, gatewayId }, gateway: gw, expectedLost: lost });
     assertExactlyOnce(a, fleet);
     assert.equal(a.atlas, a.acked - lost.size, 'everything but the damaged records reached Atlas');
-    const q = metricByLabel(text, 'iotgw_records_quarantined_total', 'store');
+    const q = metricByLabel(String((await gw.get('/metrics')).body), 'iotgw_records_quarantined_total', 'store');
     assert.equal((q.sqlite ?? 0) + (q.redis ?? 0), lost.size, `each damaged record quarantined and counted once: ${JSON.stringify(q)}`);
     const db = new Database(dir.sqlite, { readonly: true });
     const kept = (db.prepare('SELECT count(*) AS n FROM quarantine').get() as { n: number }).n;

@@ -61,7 +61,7 @@ test('the data dir\'s filesystem full while Redis is down: 503 with Retry-After,
       await waitFor(() => fleet.acked.size > ackedWhileFull + 200, 60_000, 'intake to recover once space returned');
     }
     await fleet.drain();
-    const a = await account({ scenario: 'disk-full', fleet, sqlitePath: join(data, 'buffer.db'), metrics: String((await gw.get('/metrics')).body) });
+    const a = await account({ scenario: 'disk-full', fleet, sqlitePath: join(data, 'buffer.db'), gateway: gw });
     assertExactlyOnce(a, fleet);
     assert.equal(a.local, a.acked, 'all of it in the SQLite file (Redis was down throughout)');
     assert.match(String((await gw.get('/metrics')).body), /iotgw_readings_rejected_total\{reason="store_unavailable"\} [1-9]/);

@@ -11,7 +11,7 @@ import { startMongoForTests, type MongoWireServer } from './support/mongo-server
 import { TestRedis } from './support/redis.ts';
 import { sleep, waitFor } from './support/ports.ts';
 import { Fleet } from './chaos/fleet.ts';
-import { account, assertExactlyOnce, waitUploaded } from './chaos/accounting.ts';
+import { settleAndAccount, assertExactlyOnce } from './chaos/accounting.ts';
 import { chaosGateway, pick, scenarioDir } from './chaos/setup.ts';
 
 let mongo: { uri: string; server?: MongoWireServer; stop(): Promise<void> };
@@ -48,8 +48,7 @@ test(`SIGKILL of the gateway ${pick(5, 20)} times under load, also during upload
       await gw.start();
     }
     await fleet.drain();
-    await waitUploaded(fleet, { uri: mongo.uri, database, gatewayId });
-    const a = await account({ scenario: 'gateway-kill', fleet, sqlitePath: dir.sqlite, redisUrl: redis.url, mongo: { uri: mongo.uri, database, gatewayId }, metrics: String((await gw.get('/metrics')).body), stats: (await gw.get('/stats')).body });
+    const a = await settleAndAccount({ scenario: 'gateway-kill', fleet, sqlitePath: dir.sqlite, redisUrl: redis.url, mongo: { uri: mongo.uri, database, gatewayId }, gateway: gw });
     process.stdout.write(`chaos gateway-kill: ${kills} kills, ${duringUpload} while an upload write was in flight\n`);
     assertExactlyOnce(a, fleet);
   } finally {

@@ -11,7 +11,7 @@ import { startMongoForTests } from './support/mongo-server.ts';
 import { TestRedis } from './support/redis.ts';
 import { sleep, waitFor } from './support/ports.ts';
 import { Fleet } from './chaos/fleet.ts';
-import { account, assertExactlyOnce, waitUploaded, metricByLabel } from './chaos/accounting.ts';
+import { settleAndAccount, assertExactlyOnce, metricByLabel } from './chaos/accounting.ts';
 import { chaosGateway, pick, scenarioDir } from './chaos/setup.ts';
 
 let mongo: { uri: string; stop(): Promise<void> };
@@ -43,11 +43,9 @@ for (const fault of ['kill', 'pause'] as const) {
         }
       }
       await fleet.drain();
-      await waitUploaded(fleet, { uri: mongo.uri, database, gatewayId });
-      const text = await metrics();
-      const a = await account({ scenario: `redis-${fault}`, fleet, sqlitePath: dir.sqlite, redisUrl: redis.url, mongo: { uri: mongo.uri, database, gatewayId }, metrics: text, stats: (await gw.get('/stats')).body });
+      const a = await settleAndAccount({ scenario: `redis-${fault}`, fleet, sqlitePath: dir.sqlite, redisUrl: redis.url, mongo: { uri: mongo.uri, database, gatewayId }, gateway: gw });
       assertExactlyOnce(a, fleet);
-      assert.ok((metricByLabel(text, 'iotgw_store_failovers_total', 'to').sqlite ?? 0) >= rounds, 'each fault sent intake to SQLite');
+      assert.ok((metricByLabel(await metrics(), 'iotgw_store_failovers_total', 'to').sqlite ?? 0) >= rounds, 'each fault sent intake to SQLite');
       assert.deepEqual(Object.keys(fleet.answers).sort(), ['202'], `the fleet was never refused: ${JSON.stringify(fleet.answers)}`);
     } finally {
       redis.resume();

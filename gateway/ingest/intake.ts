@@ -7,6 +7,8 @@ import { toReadings } from './validate.ts';
 import { DeviceAuth, type KeySource } from './auth.ts';
 import { RateLimiter, countByDevice } from './rate-limit.ts';
 import { LIMIT_OF_CODE } from './limits.ts';
+import { DeviceClocks } from './device-clocks.ts';
+import { Gauge } from 'prom-client';
 import type { TrafficStats } from '../status/traffic.ts';
 
 /** The part of the buffer intake needs: a durable, idempotent append. */
@@ -35,6 +37,8 @@ export class Intake {
   private readonly deviceRate: RateLimiter;
   private readonly addressRate: RateLimiter;
   private readonly windowMs: number;
+  private readonly clocks: DeviceClocks;
+  private clockVerdict = 0;
   private observer: ReadingObserver | null = null;
 
   constructor(
@@ -50,6 +54,14 @@ export class Intake {
     this.deviceRate = new RateLimiter(rate.per_device_per_second, rate.burst);
     this.addressRate = new RateLimiter(rate.per_address_per_second, rate.per_address_burst);
     this.windowMs = config.window_seconds * 1000;
+    this.clocks = new DeviceClocks(() => this.config.ingest.max_clock_skew_seconds * 1000);
+    const clocks = this.clocks;
+    new Gauge({
+      name: 'iotgw_clock_offset_seconds',
+      help: "How far the gateway's clock is behind (+) or ahead (-) of its boards' synced clocks, when enough of them agree beyond ingest.max_clock_skew_seconds; else 0",
+      registers: [metrics.registry],
+      collect() { this.set(clocks.offsetMs() / 1000); },
+    });
   }
 
   /** Applies a reloaded `ingest` section: `config` is the same object, updated in place by the reload. */
@@ -65,7 +77,9 @@ export class Intake {
   }
 
   async accept(body: unknown, opts: { key: string | null; transport: Transport; remoteAddress?: string }): Promise<Accepted> {
-    const readings = toReadings(body, { now: Date.now(), windowMs: this.windowMs, limits: this.config.ingest });
+    const clockOffsetMs = this.clocks.offsetMs();
+    if (clockOffsetMs !== this.clockVerdict) this.logClock(clockOffsetMs);
+    const readings = toReadings(body, { now: Date.now(), windowMs: this.windowMs, limits: this.config.ingest, clockOffsetMs });
     this.auth.checkReadings(opts.key, readings);
     this.takeRate(readings, opts.remoteAddress);
     let result: { stored: number; duplicates: number };
@@ -78,8 +92,15 @@ export class Intake {
     this.metrics.readingsAccepted.inc({ transport: opts.transport }, readings.length);
     if (result.duplicates > 0) this.metrics.readingsDuplicate.inc(result.duplicates);
     this.traffic.record(readings);
+    this.clocks.observe(readings);
     this.observer?.recordReadings(readings, opts.remoteAddress);
     return { accepted: readings.length, duplicates: result.duplicates };
+  }
+
+  private logClock(offsetMs: number): void {
+    this.clockVerdict = offsetMs;
+    if (offsetMs === 0) this.log.info("the boards' clocks agree with the gateway's again");
+    else this.log.warn({ offset_seconds: Math.round(offsetMs / 1000) }, "the gateway's clock disagrees with its boards' synced clocks: their ts is judged against the boards' time (check NTP: timedatectl)");
   }
 
   /** Per device and per client address, all or nothing: a refused batch costs no tokens. */

@@ -15,6 +15,8 @@ export interface IntakeContext {
   now: number;
   windowMs: number;
   limits: IntakeLimits;
+  /** The boards' consensus on how far the gateway's clock is off (device-clocks.ts); 0 by default. */
+  clockOffsetMs?: number;
 }
 
 const ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -114,7 +116,7 @@ function toReading(item: unknown, prefix: string, ctx: IntakeContext, receipt: R
     id: typeof bootId === 'string' && typeof seq === 'number' ? `dev:${deviceId}/${bootId}/${seq}` : `${(receipt.idStem ||= receiptIdStem(receivedAt))}/${index}`,
     device_id: deviceId,
     group_id: groupId,
-    window: windowStart(windowTime(ts as number | undefined, receivedAt, ctx.limits), ctx.windowMs),
+    window: windowStart(windowTime(ts as number | undefined, receivedAt, ctx.limits, ctx.clockOffsetMs ?? 0), ctx.windowMs),
     received_at: receivedAt,
     doc: doc as ReadingDoc,
   };
@@ -123,12 +125,15 @@ function toReading(item: unknown, prefix: string, ctx: IntakeContext, receipt: R
 /**
  * A device that synced its clock and replays buffered readings after an outage says when they
  * were measured; those readings belong to that hour. A clock that is far ahead, or a time older
- * than we are willing to reopen, is not trusted and the receive time is used.
+ * than we are willing to reopen, is not trusted and the receive time is used. "Ahead" and "older"
+ * are measured from the gateway's clock plus the boards' consensus offset (device-clocks.ts).
  */
-function windowTime(ts: number | undefined, receivedAt: number, limits: IntakeLimits): number {
+function windowTime(ts: number | undefined, receivedAt: number, limits: IntakeLimits, clockOffsetMs: number): number {
   if (ts === undefined) return receivedAt;
-  if (ts > receivedAt + limits.max_clock_skew_seconds * 1000) return receivedAt;
-  if (ts < receivedAt - limits.max_late_seconds * 1000) return receivedAt;
+  // Judged against the gateway's clock as the boards' consensus corrects it (a Pi's clock can be off by hours).
+  const reference = receivedAt + clockOffsetMs;
+  if (ts > reference + limits.max_clock_skew_seconds * 1000) return receivedAt;
+  if (ts < reference - limits.max_late_seconds * 1000) return receivedAt;
   return ts;
 }
 

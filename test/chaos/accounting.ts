@@ -44,20 +44,10 @@ async function atlasRids(mongo: { uri: string; database: string; gatewayId: stri
   }
 }
 
-/**
- * Waits until every acknowledged reading (less those lost on purpose) is in Atlas: the windows
- * close within the window length and leave with the next pass. Judged from Atlas itself, not
- * from the gateway's queue counts (a window holding only dead copies stays counted there).
- */
-export async function waitUploaded(fleet: Fleet, mongo: { uri: string; database: string; gatewayId: string }, expectedLost = new Set<string>(), timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const have = new Set(await atlasRids(mongo));
-    const left = [...fleet.acked.keys()].filter((id) => !have.has(id) && !expectedLost.has(id));
-    if (left.length === 0) return;
-    if (Date.now() > deadline) return; // the accounting names what is missing
-    await new Promise((r) => setTimeout(r, 500));
-  }
+/** The value of an unlabelled series, or undefined. */
+export function metricValue(text: string, name: string): number | undefined {
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : undefined;
 }
 
 export interface AccountOptions {
@@ -66,12 +56,30 @@ export interface AccountOptions {
   sqlitePath: string;
   redisUrl?: string;
   mongo?: { uri: string; database: string; gatewayId: string };
-  /** The gateway's /metrics text at the end. */
-  metrics?: string;
+  /** The last gateway: its /metrics and /stats are read when the accounting is made. */
+  gateway?: { get(path: string): Promise<{ body: any }> };
   /** Ids the scenario corrupted on purpose (must be quarantined, not uploaded). */
   expectedLost?: Set<string>;
-  /** The gateway's `/stats` body at the end. */
-  stats?: { upload?: { queued_readings?: number } };
+  /** Acknowledged ids that may stay local (a window not closed yet); the rest must reach Atlas. */
+  mayStayLocal?: Set<string>;
+}
+
+/**
+ * Waits until the stores and Atlas settle: every acknowledged reading (less those lost on purpose
+ * or allowed to stay local) is in Atlas, and no id is both in Atlas and local any more (between
+ * Atlas's ack and the local delete a reading is in both, by design). Then accounts. A reading
+ * missing or held twice after `timeoutMs` is reported by the accounting, and fails the scenario.
+ */
+export async function settleAndAccount(o: AccountOptions & { mongo: NonNullable<AccountOptions['mongo']> }, timeoutMs = 120_000): Promise<Accounting> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [local, atlas] = await Promise.all([storedReadingIds({ sqlitePath: o.sqlitePath, redisUrl: o.redisUrl }), atlasRids(o.mongo)]);
+    const inAtlas = new Set(atlas);
+    const skip = new Set([...(o.expectedLost ?? []), ...(o.mayStayLocal ?? [])]);
+    const waiting = [...o.fleet.acked.keys()].some((id) => !inAtlas.has(id) && !skip.has(id)) || local.some((id) => inAtlas.has(id));
+    if (!waiting || Date.now() > deadline) return account(o);
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 /**
@@ -82,6 +90,8 @@ export interface AccountOptions {
 export async function account(o: AccountOptions): Promise<Accounting> {
   const local = await storedReadingIds({ sqlitePath: o.sqlitePath, redisUrl: o.redisUrl });
   const atlas = o.mongo ? await atlasRids(o.mongo) : [];
+  const metrics = o.gateway ? String((await o.gateway.get('/metrics')).body) : undefined;
+  const stats = o.gateway ? (await o.gateway.get('/stats')).body : undefined;
   const all = countById([...local, ...atlas]);
   const lost = o.expectedLost ?? new Set<string>();
   const acked = o.fleet.acked;
@@ -95,9 +105,9 @@ export async function account(o: AccountOptions): Promise<Accounting> {
     duplicated: [...all].filter(([, n]) => n > 1).map(([id, n]) => `${id} x${n}`),
     unacked_stored: [...all.keys()].filter((id) => id.startsWith('dev:') && !acked.has(id)).length,
     expected_lost: lost.size,
-    queued_by_gateway: o.stats?.upload?.queued_readings,
-    dropped: o.metrics ? metricByLabel(o.metrics, 'iotgw_readings_dropped_total', 'reason') : {},
-    quarantined: o.metrics ? metricByLabel(o.metrics, 'iotgw_records_quarantined_total', 'store') : {},
+    queued_by_gateway: stats?.upload?.queued_readings,
+    dropped: metrics ? metricByLabel(metrics, 'iotgw_readings_dropped_total', 'reason') : {},
+    quarantined: metrics ? metricByLabel(metrics, 'iotgw_records_quarantined_total', 'store') : {},
     answers: o.fleet.answers,
   };
   const { missing, duplicated, ...summary } = result;
