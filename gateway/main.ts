@@ -6,8 +6,8 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
-import { loadConfig, maskSecrets, type Config } from './config.ts';
-import { ConfigError, EXIT_CONFIG } from './errors.ts';
+import { loadConfig, loadConfigOrExitCode, maskSecrets, type Config } from './config.ts';
+import { EXIT_CONFIG } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { KeyFileError } from './keys/key-store.ts';
 
@@ -61,16 +61,8 @@ async function main(argv: string[]): Promise<number> {
     return doctorCommand(values.config);
   }
 
-  let config: Config;
-  try {
-    config = loadConfig({ file: values.config });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`iotgw: invalid configuration: ${err.message}\n`);
-      return EXIT_CONFIG;
-    }
-    throw err;
-  }
+  const config = loadConfigOrExitCode(values.config);
+  if (typeof config === 'number') return config;
 
   if (command === 'check-config') {
     const { source, ...effective } = config as Config & { source: string | null };

@@ -6,12 +6,11 @@
  * idempotent replaces) and nothing left locally.
  */
 import { test, before, after } from 'node:test';
-import { MongoClient } from 'mongodb';
 import { startMongoForTests, type MongoWireServer } from './support/mongo-server.ts';
 import { sleep } from './support/ports.ts';
 import { Fleet } from './chaos/fleet.ts';
 import { settleAndAccount, assertExactlyOnce } from './chaos/accounting.ts';
-import { chaosGateway, pick, scenarioDir } from './chaos/setup.ts';
+import { chaosGateway, dropDatabase, pick, scenarioDir } from './chaos/setup.ts';
 
 let mongo: { uri: string; server?: MongoWireServer; stop(): Promise<void> };
 before(async () => { mongo = await startMongoForTests(); });
@@ -54,9 +53,7 @@ test('Atlas refusing, slow, failing writes and losing acks under load: every ack
     server.faults.delayMs = 0;
     server.faults.refuseConnections = false;
     await gw.stop();
-    const c = new MongoClient(mongo.uri);
-    await c.db(database).dropDatabase().catch(() => undefined);
-    await c.close();
+    await dropDatabase(mongo.uri, database);
     dir.cleanup();
   }
 });

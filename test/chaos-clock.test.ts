@@ -17,7 +17,7 @@ import { startMongoForTests } from './support/mongo-server.ts';
 import { sleep } from './support/ports.ts';
 import { Fleet } from './chaos/fleet.ts';
 import { settleAndAccount, assertExactlyOnce, metricValue } from './chaos/accounting.ts';
-import { chaosGateway, pick, scenarioDir } from './chaos/setup.ts';
+import { chaosGateway, dropDatabase, pick, scenarioDir } from './chaos/setup.ts';
 
 const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const missing = existsSync(FAKETIME) ? false : `no ${FAKETIME} (apt-get install faketime)`;
@@ -90,9 +90,7 @@ test('the gateway clock jumps back and forward: readings land in the hour of the
     assert.ok(withTs.size > 0 && noTs.size > 0);
   } finally {
     await gw.stop();
-    const c = new MongoClient(mongo.uri);
-    await c.db(database).dropDatabase().catch(() => undefined);
-    await c.close();
+    await dropDatabase(mongo.uri, database);
     dir.cleanup();
   }
 });

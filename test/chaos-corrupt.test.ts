@@ -9,13 +9,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
-import { MongoClient } from 'mongodb';
 import { startMongoForTests } from './support/mongo-server.ts';
 import { TestRedis } from './support/redis.ts';
 import { waitFor } from './support/ports.ts';
 import { Fleet } from './chaos/fleet.ts';
 import { settleAndAccount, assertExactlyOnce, metricByLabel } from './chaos/accounting.ts';
-import { chaosGateway, pick, scenarioDir } from './chaos/setup.ts';
+import { chaosGateway, dropDatabase, pick, scenarioDir } from './chaos/setup.ts';
 import { CHUNK_HEAD } from '../gateway/buffer/redis-chunks.ts';
 
 let mongo: { uri: string; stop(): Promise<void> };
@@ -87,9 +86,7 @@ test('truncated records in SQLite and Redis are quarantined and counted, and the
   } finally {
     await gw.stop();
     await redis.destroy();
-    const c = new MongoClient(mongo.uri);
-    await c.db(database).dropDatabase().catch(() => undefined);
-    await c.close();
+    await dropDatabase(mongo.uri, database);
     dir.cleanup();
   }
 });

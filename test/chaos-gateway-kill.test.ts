@@ -6,13 +6,12 @@
  * at the end every acknowledged reading must be in Atlas or a local store exactly once.
  */
 import { test, before, after } from 'node:test';
-import { MongoClient } from 'mongodb';
 import { startMongoForTests, type MongoWireServer } from './support/mongo-server.ts';
 import { TestRedis } from './support/redis.ts';
 import { sleep, waitFor } from './support/ports.ts';
 import { Fleet } from './chaos/fleet.ts';
 import { settleAndAccount, assertExactlyOnce } from './chaos/accounting.ts';
-import { chaosGateway, pick, scenarioDir } from './chaos/setup.ts';
+import { chaosGateway, dropDatabase, pick, scenarioDir } from './chaos/setup.ts';
 
 let mongo: { uri: string; server?: MongoWireServer; stop(): Promise<void> };
 before(async () => { mongo = await startMongoForTests(); });
@@ -56,9 +55,7 @@ test(`SIGKILL of the gateway ${pick(5, 20)} times under load, also during upload
     if (mongo.server) mongo.server.faults.delayMs = 0;
     await gw.kill();
     await redis.destroy();
-    const c = new MongoClient(mongo.uri);
-    await c.db(database).dropDatabase().catch(() => undefined);
-    await c.close();
+    await dropDatabase(mongo.uri, database);
     dir.cleanup();
   }
 });

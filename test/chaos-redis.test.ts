@@ -6,13 +6,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { MongoClient } from 'mongodb';
 import { startMongoForTests } from './support/mongo-server.ts';
 import { TestRedis } from './support/redis.ts';
 import { sleep, waitFor } from './support/ports.ts';
 import { Fleet } from './chaos/fleet.ts';
 import { settleAndAccount, assertExactlyOnce, metricByLabel } from './chaos/accounting.ts';
-import { chaosGateway, pick, scenarioDir } from './chaos/setup.ts';
+import { chaosGateway, dropDatabase, pick, scenarioDir } from './chaos/setup.ts';
 
 let mongo: { uri: string; stop(): Promise<void> };
 before(async () => { mongo = await startMongoForTests(); });
@@ -51,9 +50,7 @@ for (const fault of ['kill', 'pause'] as const) {
       redis.resume();
       await gw.stop();
       await redis.destroy();
-      const c = new MongoClient(mongo.uri);
-      await c.db(database).dropDatabase().catch(() => undefined);
-      await c.close();
+      await dropDatabase(mongo.uri, database);
       dir.cleanup();
     }
   });

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { startGateway, postJson, getJson } from './support/in-process.ts';
+import { rawRequest } from './support/raw-http.ts';
 
 const gateways: Awaited<ReturnType<typeof startGateway>>[] = [];
 after(async () => { for (const g of gateways) await g.stop(); });
@@ -48,13 +49,7 @@ test('string length, batch and metric limits count under their config keys', asy
 test('max connections: a connection past the limit is closed at once and counted', async () => {
   const g = await gateway({ 'http.max_connections': 2 });
   const open = await Promise.all([0, 1].map(() => new Promise<import('node:net').Socket>((resolve) => { const s = connect(g.gw.port, '127.0.0.1', () => resolve(s)); })));
-  const third = await new Promise<string>((resolve) => {
-    const s = connect(g.gw.port, '127.0.0.1', () => s.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'));
-    let data = '';
-    s.on('data', (d) => { data += d; });
-    s.on('close', () => resolve(data));
-    s.on('error', () => resolve(data));
-  });
+  const third = await rawRequest(g.gw.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', undefined, 10_000);
   assert.equal(third, '', 'closed without an answer');
   for (const s of open) s.destroy();
   await new Promise((r) => setTimeout(r, 50));
@@ -81,13 +76,7 @@ test('WebSocket: a message past the body limit closes with 1009 and counts; max_
 
 test('a client that sends its headers too slowly is cut off and counted', async () => {
   const g = await gateway({ 'http.headers_timeout_ms': 300, 'http.request_timeout_ms': 20000 });
-  const answer = await new Promise<string>((resolve) => {
-    let data = '';
-    const s = connect(g.gw.port, '127.0.0.1', () => s.write('POST /telemetry HTTP/1.1\r\nHost: x\r\n'));
-    s.on('data', (d) => { data += d; });
-    s.on('close', () => resolve(data));
-    s.on('error', () => resolve(data));
-  });
+  const answer = await rawRequest(g.gw.port, 'POST /telemetry HTTP/1.1\r\nHost: x\r\n', undefined, 30_000);
   assert.match(answer, /^HTTP\/1\.1 408 /, 'a 408 long before the 20 s request timeout, whose idle timer would close it silently');
   assert.equal(await hits(g.url, 'http.request_timeout_ms'), 1);
 });

@@ -5,8 +5,8 @@
  * applies when the daemon starts. Exit codes: 0 ok, 1 refused, 2 usage, 78 bad configuration.
  */
 import { parseArgs } from 'node:util';
-import { loadConfig, type Config } from '../config.ts';
-import { ConfigError, EXIT_CONFIG, GatewayError } from '../errors.ts';
+import { loadConfigOrExitCode } from '../config.ts';
+import { GatewayError } from '../errors.ts';
 import { adminCall, AdminCommandError, DaemonNotRunning } from '../admin/client.ts';
 import { adminSocketPath } from '../admin/protocol.ts';
 import { KeyStore, keysFilePath, KeyFileError, type StoredKey } from './key-store.ts';
@@ -41,16 +41,8 @@ export async function devicesCommand(argv: string[], io: Out = { out: process.st
     io.err.write(`${DEVICES_USAGE}\n`);
     return 2;
   }
-  let config: Config;
-  try {
-    config = loadConfig({ file: values.config });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      io.err.write(`iotgw: invalid configuration: ${err.message}\n`);
-      return EXIT_CONFIG;
-    }
-    throw err;
-  }
+  const config = loadConfigOrExitCode(values.config, io.err);
+  if (typeof config === 'number') return config;
   const args = { device_id: deviceId, group: values.group ?? null, replace: values.replace === true };
   let result: unknown;
   let live: number | null = null;

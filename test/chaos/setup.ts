@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
 import { GatewayProcess } from '../support/gateway-process.ts';
 import { tempDir } from '../support/ports.ts';
 
@@ -26,6 +27,13 @@ export function chaosGateway(o: { dataDir: string; redisUrl?: string; mongoUri?:
       ...o.config,
     },
   });
+}
+
+/** Drops a scenario's Atlas database (best effort: the wire server may already be stopped). */
+export async function dropDatabase(uri: string, database: string): Promise<void> {
+  const c = new MongoClient(uri);
+  await c.db(database).dropDatabase().catch(() => undefined);
+  await c.close();
 }
 
 export function scenarioDir(name: string): { path: string; sqlite: string; cleanup(): void } {
