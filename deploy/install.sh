@@ -9,6 +9,8 @@
 #   deploy/install.sh --root DIR           install into DIR as if it were / (packaging, tests): files only;
 #                                          useradd, chown, systemctl and redis-cli are printed, never run
 #   --skip-npm                             do not run `npm ci --omit=dev` (tests; packaging with vendored modules)
+#   --offline                              no registry: copy this checkout's node_modules (as installed here)
+#                                          instead of `npm ci`, and build dist/ from it
 set -euo pipefail
 
 ROOT=""
@@ -16,9 +18,10 @@ MODE=install
 PURGE=0
 START=1
 NPM=1
+OFFLINE=0
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) ROOT="${2:?--root needs a directory}"; shift ;;
@@ -27,6 +30,7 @@ while [ $# -gt 0 ]; do
     --purge) PURGE=1 ;;
     --no-start) START=0 ;;
     --skip-npm) NPM=0 ;;
+    --offline) OFFLINE=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -103,7 +107,13 @@ install_app() {
     [ -e "$SRC/$item" ] && cp -a "$SRC/$item" "$stage/"
   done
   chmod 0755 "$stage/bin/iotgw.js"
-  if [ "$NPM" = 1 ]; then
+  if [ "$OFFLINE" = 1 ]; then
+    [ -d "$SRC/node_modules" ] || { echo "install.sh: --offline needs $SRC/node_modules (run npm ci there first)" >&2; exit 1; }
+    say "--offline: copying $SRC/node_modules instead of npm ci"
+    cp -a "$SRC/node_modules" "$stage/"
+    mkdir -p "$stage/scripts" && cp -a "$SRC/scripts/build.mjs" "$stage/scripts/"
+    (cd "$stage" && node scripts/build.mjs --quiet)
+  elif [ "$NPM" = 1 ]; then
     say "npm ci --omit=dev in $APP (native modules may build on a Pi: this takes a few minutes)"
     (cd "$stage" && npm ci --omit=dev --no-audit --no-fund)
     # The compiled daemon (dist/iotgw.mjs) saves ~25 MB of RSS over running the sources through tsx.

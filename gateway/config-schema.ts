@@ -40,6 +40,8 @@ export const schema = {
     headers_timeout_ms: { type: 'int', default: 10000, min: 100, max: 600000 },
     request_timeout_ms: { type: 'int', default: 30000, min: 100, max: 600000 },
     keep_alive_timeout_ms: { type: 'int', default: 65000, min: 100, max: 600000 },
+    /** Open TCP connections (HTTP and WebSocket together); past it new ones are closed at once. */
+    max_connections: { type: 'int', default: 1024, min: 1, max: 1000000 },
   },
   ingest: {
     max_batch: { type: 'int', default: 1000, min: 1, max: 100000 },
@@ -59,6 +61,13 @@ export const schema = {
     rate_limit: {
       per_device_per_second: { type: 'int', default: 50, min: 0, max: 1000000 },
       burst: { type: 'int', default: 500, min: 1, max: 10000000 },
+      /**
+       * Readings per second from one client address, whatever device ids it sends for. 0 (default):
+       * off, because an MQTT bridge, a NAT or a test client legitimately sends a whole fleet from
+       * one address; set it where untrusted hosts share the boards' network.
+       */
+      per_address_per_second: { type: 'int', default: 0, min: 0, max: 10000000 },
+      per_address_burst: { type: 'int', default: 5000, min: 1, max: 100000000 },
     },
     ws: {
       ping_interval_ms: { type: 'int', default: 30000, min: 100, max: 600000 },

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError } from './errors.ts';
+import { ConfigError, EXIT_CONFIG } from './errors.ts';
 import { schema, type ConfigOf, type Rule, type Section } from './config-schema.ts';
 
 export type RawConfig = ConfigOf<typeof schema>;
@@ -163,6 +163,20 @@ function finish(cfg: RawConfig, env: NodeJS.ProcessEnv): Config {
 function sanitizeId(name: string): string {
   const cleaned = name.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 64);
   return cleaned.length > 0 ? cleaned : 'iotgw';
+}
+
+/**
+ * For CLI commands: the config, or the exit code 78 after printing the path-precise error (the
+ * same line `iotgw start` prints, so systemd's journal and a terminal read alike).
+ */
+export function loadConfigOrExitCode(file: string | undefined, stderr: NodeJS.WritableStream = process.stderr): (Config & { source: string | null }) | number {
+  try {
+    return loadConfig({ file });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    stderr.write(`iotgw: invalid configuration: ${err.message}\n`);
+    return EXIT_CONFIG;
+  }
 }
 
 /** The effective config for printing: secrets replaced, so `check-config` output can be pasted into a ticket. */

@@ -7,7 +7,9 @@ import { ReadingBuffer } from './buffer/buffer.ts';
 import { Intake } from './ingest/intake.ts';
 import { registerTelemetryRoutes } from './ingest/http.ts';
 import { WebSocketIntake } from './ingest/websocket.ts';
-import { createServer } from './server.ts';
+import { createServer, applyServerLimits } from './server.ts';
+import { applyLive, type ConfigChanges } from './reload.ts';
+import { GatewayError } from './errors.ts';
 import { registerStatusRoutes } from './status/routes.ts';
 import { TrafficStats } from './status/traffic.ts';
 import { Inventory } from './inventory/inventory.ts';
@@ -18,6 +20,8 @@ import { Discovery } from './discovery/discovery.ts';
 import { AdminServer } from './admin/server.ts';
 import { adminSocketPath } from './admin/protocol.ts';
 import { mkdirSync } from 'node:fs';
+import { KeyStore, keysFilePath } from './keys/key-store.ts';
+import { KeyCommands } from './keys/commands.ts';
 
 /**
  * The daemon: each component is a small class with start/stop, started in the order a reading
@@ -34,8 +38,11 @@ export class Gateway {
   readonly systemd: SystemdNotifier;
   /** The admin socket (`<data_dir>/admin.sock`): components register their CLI commands on it in start(). */
   readonly admin: AdminServer;
+  /** Device keys made with `iotgw devices add` (<data_dir>/device-keys.json), read at start and on reload. */
+  readonly keys: KeyStore;
   private app: FastifyInstance | null = null;
   private ws: WebSocketIntake | null = null;
+  private intake: Intake | null = null;
   private discovery: Discovery | null = null;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | null = null;
@@ -44,13 +51,23 @@ export class Gateway {
   readonly stopped = new Promise<void>((r) => { this.resolveStopped = r; });
   port = 0;
 
-  constructor(private readonly config: Config, private readonly log: Logger, private readonly version: string) {
+  /**
+   * `reloadConfig` reads the configuration again for `reload()` (SIGHUP, `systemctl reload`);
+   * main.ts passes its own loader (same file, same environment).
+   */
+  constructor(private readonly config: Config, private readonly log: Logger, private readonly version: string, private readonly reloadConfig: (() => Config) | null = null) {
     this.metrics = createMetrics();
     this.buffer = new ReadingBuffer({ config, log, metrics: this.metrics });
     this.inventory = new Inventory({ config, log, metrics: this.metrics, dbPath: config.sqlite.path });
     this.systemd = new SystemdNotifier({ config, log, probe: () => this.healthy(), statusText: () => this.statusLine() });
     this.admin = new AdminServer({ path: adminSocketPath(config.data_dir), log });
     this.admin.register('status', async () => ({ version: this.version, gateway_id: config.gateway_id, pid: process.pid, status: this.statusLine() }));
+    this.keys = new KeyStore(keysFilePath(config.data_dir));
+    const keyCommands = new KeyCommands(this.keys, () => this.config.ingest.auth);
+    this.admin.register('devices.add', async (args) => ({ ...keyCommands.add(args), pid: process.pid }));
+    this.admin.register('devices.revoke', async (args) => ({ ...keyCommands.revoke(args), pid: process.pid }));
+    this.admin.register('devices.list', async () => ({ ...keyCommands.list(), pid: process.pid }));
+    this.admin.register('reload', async () => ({ ...(await this.reload()), pid: process.pid }));
   }
 
   /**
@@ -70,6 +87,12 @@ export class Gateway {
     return { enabled: this.config.discovery.enabled, backend: this.discovery?.backendName ?? null, problem: this.discovery?.problem ?? null };
   }
 
+  /** For `GET /stats` and the status page: whether intake is open, and how many keys exist (never the keys). */
+  private authStatus(): { mode: string; open: boolean; device_keys: number; shared_key: boolean } {
+    const auth = this.config.ingest.auth;
+    return { mode: auth.mode, open: auth.mode === 'none', device_keys: this.keys.size + Object.keys(auth.device_keys).length, shared_key: auth.shared_key !== null };
+  }
+
   /** One line for `systemctl status iotgw`. */
   private statusLine(): string {
     const up = this.uploader?.status();
@@ -81,13 +104,15 @@ export class Gateway {
   async start(): Promise<void> {
     const { config, log } = this;
     log.info({ version: this.version, gateway_id: config.gateway_id, data_dir: config.data_dir }, 'starting iotgw');
+    this.keys.load();
     await this.buffer.open();
     this.systemd.start();
     await this.inventory.start();
     const uploader = new Uploader({ config, log, metrics: this.metrics, buffer: this.buffer });
     this.uploader = uploader;
 
-    const intake = new Intake(config, this.buffer, this.metrics, this.traffic, log);
+    const intake = new Intake(config, this.buffer, this.metrics, this.traffic, log, this.keys);
+    this.intake = intake;
     intake.observe(this.inventory);
     const app = createServer(config, log, this.metrics);
     this.app = app;
@@ -102,6 +127,7 @@ export class Gateway {
       inventory: this.inventory,
       upload: uploader,
       discovery: { status: () => this.discoveryStatus() },
+      auth: { status: () => this.authStatus() },
     });
     registerGroupRoutes(app, uploader.atlas);
     await app.listen({ host: config.http.host, port: config.http.port });
@@ -116,6 +142,31 @@ export class Gateway {
     await this.admin.start();
     log.info({ host: config.http.host, port: this.port, store: this.buffer.mode }, 'listening');
     await this.systemd.ready();
+  }
+
+  /**
+   * Re-reads the configuration and the device keys and applies what can change live (reload.ts).
+   * A bad file changes nothing: the error, with the key's path, is logged and thrown, and the
+   * running configuration stays.
+   */
+  async reload(load: (() => Config) | null = this.reloadConfig): Promise<ConfigChanges & { device_keys: number }> {
+    if (!load) throw new GatewayError('reload_unavailable', 'this gateway was started without a configuration source to reload', 409);
+    let next: Config;
+    try {
+      next = load();
+      this.keys.load();
+    } catch (err) {
+      const e = err as Error & { path?: string };
+      this.log.error({ err: e.message, path: e.path }, 'reload refused, the running configuration stays');
+      throw new GatewayError('invalid_config', e.message, 400, e.path);
+    }
+    const changes = applyLive(this.config, next);
+    this.intake?.reconfigure();
+    if (this.app) applyServerLimits(this.app, this.config);
+    this.log.level = this.config.log.level;
+    if (changes.restart_needed.length > 0) this.log.warn({ settings: changes.restart_needed }, 'reload: these settings changed but take effect only after a restart');
+    this.log.info({ applied: changes.applied, device_keys: this.keys.size }, 'configuration reloaded');
+    return { ...changes, device_keys: this.keys.size };
   }
 
   /** Graceful: stop taking readings, let in-flight writes finish and be acknowledged, close stores. Bounded in time. */

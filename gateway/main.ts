@@ -6,9 +6,10 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
-import { loadConfig, maskSecrets, type Config } from './config.ts';
-import { ConfigError, EXIT_CONFIG } from './errors.ts';
+import { loadConfig, loadConfigOrExitCode, maskSecrets, type Config } from './config.ts';
+import { EXIT_CONFIG } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
+import { KeyFileError } from './keys/key-store.ts';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -18,6 +19,8 @@ commands:
   start          run the gateway (what systemd and \`npm start\` run)
   check-config   validate the configuration and print the effective settings, secrets masked
   upload --now   run one upload pass to MongoDB Atlas and print what it did
+  devices        add, list or revoke device keys (iotgw devices --help)
+  reload         make the running daemon re-read its config and device keys (as systemctl reload)
   doctor         check config, Redis, SQLite, disk, clock, Atlas and mDNS; one line per check
   version        print the version
 
@@ -25,6 +28,10 @@ The config file is --config, else $IOTGW_CONFIG, else /etc/iotgw/config.yaml whe
 without one the embedded defaults run SQLite-only with upload disabled.`;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'devices') {
+    const { devicesCommand } = await import('./keys/cli.ts');
+    return devicesCommand(argv.slice(1));
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, now: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } } });
@@ -44,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`iotgw ${VERSION} (${build})\n`);
     return 0;
   }
-  if (!['start', 'check-config', 'upload', 'doctor'].includes(command)) {
+  if (!['start', 'check-config', 'upload', 'doctor', 'reload'].includes(command)) {
     process.stderr.write(`iotgw: unknown command "${command}"\n${USAGE}\n`);
     return 2;
   }
@@ -54,16 +61,8 @@ async function main(argv: string[]): Promise<number> {
     return doctorCommand(values.config);
   }
 
-  let config: Config;
-  try {
-    config = loadConfig({ file: values.config });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`iotgw: invalid configuration: ${err.message}\n`);
-      return EXIT_CONFIG;
-    }
-    throw err;
-  }
+  const config = loadConfigOrExitCode(values.config);
+  if (typeof config === 'number') return config;
 
   if (command === 'check-config') {
     const { source, ...effective } = config as Config & { source: string | null };
@@ -71,6 +70,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  if (command === 'reload') {
+    const { reloadCommand } = await import('./reload-cli.ts');
+    return reloadCommand(config);
+  }
   const log = createLogger(config.log.level);
   if (command === 'upload') {
     if (!values.now) {
@@ -80,12 +83,19 @@ async function main(argv: string[]): Promise<number> {
     const { runUploadNow } = await import('./upload/upload-now.ts');
     return runUploadNow(config, log);
   }
-  return runDaemon(config, log);
+  return runDaemon(config, log, () => loadConfig({ file: values.config }));
 }
 
-async function runDaemon(config: Config, log: Logger): Promise<number> {
+async function runDaemon(config: Config, log: Logger, reloadConfig: () => Config): Promise<number> {
   const { Gateway } = await import('./gateway.ts');
-  const gateway = new Gateway(config, log, VERSION);
+  const gateway = new Gateway(config, log, VERSION, reloadConfig);
+  let started = false;
+  // SIGHUP (systemctl reload): re-read config and keys. Registered before start, because the
+  // default action of SIGHUP is to exit; one that arrives during start-up is logged and ignored.
+  process.on('SIGHUP', () => {
+    if (!started) log.warn('SIGHUP during start-up: ignored, reload again once the daemon is ready');
+    else gateway.reload().catch(() => undefined); // reload() logged why
+  });
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: string) => {
     if (stopping) {
@@ -104,10 +114,12 @@ async function runDaemon(config: Config, log: Logger): Promise<number> {
 
   try {
     await gateway.start();
+    started = true;
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'gateway failed to start');
     await gateway.stop().catch(() => undefined);
-    return 1;
+    // A broken key file does not mend itself: 78 stops systemd's restart loop, as for config.yaml.
+    return err instanceof KeyFileError ? EXIT_CONFIG : 1;
   }
   await gateway.stopped;
   return 0;

@@ -14,6 +14,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     readingsAccepted: new Counter({ name: 'iotgw_readings_accepted_total', help: 'Readings made durable and acknowledged, by transport', labelNames: ['transport'], registers: r }),
     readingsDuplicate: new Counter({ name: 'iotgw_readings_duplicate_total', help: 'Readings acknowledged again but stored once (retried sends)', registers: r }),
     readingsRejected: new Counter({ name: 'iotgw_readings_rejected_total', help: 'Requests or messages refused, by error code', labelNames: ['reason'], registers: r }),
+    limitHits: new Counter({ name: 'iotgw_limit_hits_total', help: 'Times a configured limit refused, cut off or paused a client, by its config key (docs/reliability.md, Limits)', labelNames: ['limit'], registers: r }),
     readingsDropped: new Counter({ name: 'iotgw_readings_dropped_total', help: 'Buffered readings dropped before upload, by reason', labelNames: ['reason'], registers: r }),
     recordsQuarantined: new Counter({ name: 'iotgw_records_quarantined_total', help: 'Unreadable stored records set aside, by store', labelNames: ['store'], registers: r }),
     storeMode: new Gauge({ name: 'iotgw_store_mode', help: '1 for the store intake currently writes to', labelNames: ['store'], registers: r }),

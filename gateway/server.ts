@@ -19,8 +19,18 @@ export function createServer(config: Config, log: Logger, metrics: Metrics): Fas
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
+    // node checks headers_timeout_ms and request_timeout_ms only this often (30 s by default,
+    // which let a slow client hold a connection three times its limit).
+    http: { connectionsCheckingInterval: 1000 },
   });
-  app.server.headersTimeout = config.http.headers_timeout_ms;
+  applyServerLimits(app, config);
+  // Connection-level limits act before any route: count them here (docs/reliability.md, Limits).
+  app.server.on('drop', () => metrics.limitHits.inc({ limit: 'http.max_connections' }));
+  app.server.on('clientError', (err: NodeJS.ErrnoException) => {
+    // node reports headers_timeout_ms and request_timeout_ms with the same code: one count for both.
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') metrics.limitHits.inc({ limit: 'http.request_timeout_ms' });
+    else if (err.code === 'ERR_HTTP_CONTENT_LENGTH_MISMATCH' || err.code?.startsWith('HPE_')) metrics.readingsRejected.inc({ reason: 'malformed_http' });
+  });
 
   // Readings are JSON only; anything else is a 415 rather than a string the validator would guess at.
   app.removeAllContentTypeParsers();
@@ -49,6 +59,14 @@ export function createServer(config: Config, log: Logger, metrics: Metrics): Fas
     done();
   });
   return app;
+}
+
+/** The server's limits that can change while it runs (at start, and on reload). */
+export function applyServerLimits(app: FastifyInstance, config: Config): void {
+  app.server.headersTimeout = config.http.headers_timeout_ms;
+  app.server.requestTimeout = config.http.request_timeout_ms;
+  app.server.keepAliveTimeout = config.http.keep_alive_timeout_ms;
+  app.server.maxConnections = config.http.max_connections;
 }
 
 /** Maps framework errors to the public codes; anything unexpected becomes a bare 500. */

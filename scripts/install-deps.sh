@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# avahi-daemon runs only inside the network namespaces the discovery tests create.
-PACKAGES=(redis-server g++ make python3 doctest-dev nlohmann-json3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf systemd iproute2 procps avahi-daemon avahi-utils dbus)
+# systemd-container: the real-systemd test (../shared/tools/real-systemd); faketime: the clock-jump chaos test. avahi-daemon runs only inside the network namespaces the discovery tests create.
+PACKAGES=(redis-server g++ make python3 doctest-dev nlohmann-json3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf systemd systemd-container faketime iproute2 procps avahi-daemon avahi-utils dbus)
 force=${1:-}
 
 missing=()

@@ -113,5 +113,5 @@ test('batch size, metric count, nesting depth, names and string length are bound
   rejects({ device_id: 'd', group_id: 'g', 'a.b': 1 }, 'invalid_field_name', 'a.b');
   rejects({ device_id: 'd', group_id: 'g', nested: { $set: 1 } }, 'invalid_field_name', 'nested.$set');
   rejects(JSON.parse('{"device_id":"d","group_id":"g","__proto__":{"x":1}}'), 'invalid_field_name', '__proto__');
-  rejects({ device_id: 'd', group_id: 'g', note: 'x'.repeat(limits.max_string_length + 1) }, 'invalid_field', 'note');
+  rejects({ device_id: 'd', group_id: 'g', note: 'x'.repeat(limits.max_string_length + 1) }, 'value_too_long', 'note');
 });

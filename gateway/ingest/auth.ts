@@ -1,11 +1,18 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
-import type { Reading } from '../reading.ts';
+import { keyDigest } from '../keys/key-store.ts';
 
 export interface AuthConfig {
   mode: 'none' | 'keys';
   shared_key: string | null;
   device_keys: Record<string, string>;
+}
+
+/** What DeviceAuth needs of the key store (`iotgw devices add`): the stored SHA-256 of a device's key. */
+export interface KeySource {
+  readonly size: number;
+  get(deviceId: string): { hash: string; group: string | null } | undefined;
+  list(): { device_id: string; hash: string }[];
 }
 
 /** Pulls the device key from `Authorization: Bearer <key>` or `X-Device-Key: <key>`. */
@@ -16,40 +23,112 @@ export function keyFromHeaders(headers: Record<string, string | string[] | undef
   return typeof key === 'string' ? key.trim() : null;
 }
 
-// Hashing first makes the comparison constant-time regardless of the lengths involved.
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
-const sameKey = (a: string, b: string): boolean => timingSafeEqual(digest(a), digest(b));
+/** Constant-time equality of two SHA-256 digests (both always 32 bytes, so lengths leak nothing). */
+const same = (a: Buffer, b: Buffer): boolean => timingSafeEqual(a, b);
+const storedDigest = (hash: string): Buffer => Buffer.from(hash.slice('sha256:'.length), 'hex');
+
+const unauthorized = (message: string, path?: string): GatewayError => new GatewayError('unauthorized', message, 401, path);
+
+interface Credentials {
+  mode: 'none' | 'keys';
+  shared: Buffer | null;
+  /** device_id → digest of the key given in config.yaml (`ingest.auth.device_keys`). */
+  configured: Map<string, Buffer>;
+}
 
 /**
- * Device keys: a per-device key may only speak for its own device (a stolen key cannot forge
- * another board's data); the shared key, for small sites, may speak for any device.
+ * Who may speak for a device. Keys come from two places that both keep working: the key store in
+ * the data dir (`iotgw devices add`, hashed) and `ingest.auth.device_keys`/`shared_key` in
+ * config.yaml. A per-device key speaks only for its own device (and its group, when the store
+ * entry names one): a stolen key cannot forge another board's data. The shared key speaks for any
+ * device.
+ *
+ * The rule, for each reading: a device that has a key must send it. Without a key, a device is
+ * accepted only in the open mode (`ingest.auth.mode: none`, the default, as the original API)
+ * and only if no key is registered for it. A key that is sent must be valid, in either mode.
+ *
+ * Every comparison is of SHA-256 digests with `timingSafeEqual`. `update()` swaps the config's
+ * part on reload; the store is read live, so `devices add/revoke` take effect on the next request.
  */
 export class DeviceAuth {
-  constructor(private readonly cfg: AuthConfig) {}
+  private creds: Credentials;
+
+  constructor(cfg: AuthConfig, private readonly store: KeySource | null = null) {
+    this.creds = credentials(cfg);
+  }
+
+  /** Applies a reloaded `ingest.auth` section. */
+  update(cfg: AuthConfig): void {
+    this.creds = credentials(cfg);
+  }
+
+  get mode(): 'none' | 'keys' {
+    return this.creds.mode;
+  }
 
   get required(): boolean {
-    return this.cfg.mode === 'keys';
+    return this.creds.mode === 'keys';
   }
 
-  /** Checked at connection time (WebSocket upgrade) and per request: is the key known at all? */
+  /** Checked at connection time (WebSocket upgrade, MQTT CONNECT): a key, when sent, must be one we know. */
   checkKnown(key: string | null): void {
-    if (!this.required) return;
-    if (!key) throw new GatewayError('unauthorized', 'a device key is required (Authorization: Bearer <key>)', 401);
-    if (this.cfg.shared_key && sameKey(key, this.cfg.shared_key)) return;
-    for (const k of Object.values(this.cfg.device_keys)) if (sameKey(key, k)) return;
-    throw new GatewayError('unauthorized', 'the device key is not valid', 401);
+    if (key === null || key === '') {
+      if (this.required) throw unauthorized('a device key is required (Authorization: Bearer <key>)');
+      return;
+    }
+    const d = keyDigest(key);
+    let known = this.creds.shared !== null && same(d, this.creds.shared);
+    // Every entry is compared, found or not, so the time taken does not tell which one matched.
+    for (const k of this.creds.configured.values()) known = same(d, k) || known;
+    for (const e of this.store?.list() ?? []) known = same(d, storedDigest(e.hash)) || known;
+    if (!known) throw unauthorized('the device key is not valid');
   }
 
-  /** Every reading must be covered by the key: the shared key, or the key of that device. */
-  checkReadings(key: string | null, readings: Reading[]): void {
-    if (!this.required) return;
-    if (!key) throw new GatewayError('unauthorized', 'a device key is required (Authorization: Bearer <key>)', 401);
-    if (this.cfg.shared_key && sameKey(key, this.cfg.shared_key)) return;
-    for (const r of readings) {
-      const expected = this.cfg.device_keys[r.device_id];
-      if (!expected || !sameKey(key, expected)) {
-        throw new GatewayError('unauthorized', `the device key is not valid for device_id "${r.device_id}"`, 401);
+  /** Every reading must be covered: by the shared key, by its device's key, or (open mode, no key registered) by none. */
+  checkReadings(key: string | null, readings: readonly { device_id: string; group_id: string }[]): void {
+    const { creds } = this;
+    const noKeys = creds.configured.size === 0 && (this.store?.size ?? 0) === 0;
+    if (key === null || key === '') {
+      if (creds.mode === 'keys') throw unauthorized('a device key is required (Authorization: Bearer <key>)');
+      if (noKeys) return;
+      for (const r of readings) {
+        if (this.hasKey(r.device_id)) throw unauthorized(`device_id "${r.device_id}" has a key and must send it (Authorization: Bearer <key>)`, 'device_id');
       }
+      return;
+    }
+    const d = keyDigest(key);
+    if (creds.shared !== null && same(d, creds.shared)) return;
+    let checked = '';
+    for (const r of readings) {
+      const who = `${r.device_id} ${r.group_id}`;
+      if (who === checked) continue; // a batch is usually one device's
+      this.checkDevice(d, r.device_id, r.group_id);
+      checked = who;
     }
   }
+
+  private hasKey(deviceId: string): boolean {
+    return this.creds.configured.has(deviceId) || this.store?.get(deviceId) !== undefined;
+  }
+
+  private checkDevice(d: Buffer, deviceId: string, groupId: string): void {
+    const configured = this.creds.configured.get(deviceId);
+    if (configured && same(d, configured)) return;
+    const stored = this.store?.get(deviceId);
+    if (stored && same(d, storedDigest(stored.hash))) {
+      if (stored.group !== null && stored.group !== groupId) {
+        throw unauthorized(`the key of device_id "${deviceId}" is for group_id "${stored.group}", not "${groupId}"`, 'group_id');
+      }
+      return;
+    }
+    throw unauthorized(`the device key is not valid for device_id "${deviceId}"`, 'device_id');
+  }
+}
+
+function credentials(cfg: AuthConfig): Credentials {
+  return {
+    mode: cfg.mode,
+    shared: cfg.shared_key ? keyDigest(cfg.shared_key) : null,
+    configured: new Map(Object.entries(cfg.device_keys).map(([id, k]) => [id, keyDigest(k)])),
+  };
 }

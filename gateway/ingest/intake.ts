@@ -4,8 +4,11 @@ import type { Metrics } from '../metrics.ts';
 import type { Reading } from '../reading.ts';
 import type { Config } from '../config.ts';
 import { toReadings } from './validate.ts';
-import { DeviceAuth } from './auth.ts';
-import { DeviceRateLimiter } from './rate-limit.ts';
+import { DeviceAuth, type KeySource } from './auth.ts';
+import { RateLimiter, countByDevice } from './rate-limit.ts';
+import { LIMIT_OF_CODE } from './limits.ts';
+import { DeviceClocks } from './device-clocks.ts';
+import { Gauge } from 'prom-client';
 import type { TrafficStats } from '../status/traffic.ts';
 
 /** The part of the buffer intake needs: a durable, idempotent append. */
@@ -31,8 +34,11 @@ export interface Accepted {
  */
 export class Intake {
   readonly auth: DeviceAuth;
-  private readonly limiter: DeviceRateLimiter;
+  private readonly deviceRate: RateLimiter;
+  private readonly addressRate: RateLimiter;
   private readonly windowMs: number;
+  private readonly clocks: DeviceClocks;
+  private clockVerdict = 0;
   private observer: ReadingObserver | null = null;
 
   constructor(
@@ -41,10 +47,29 @@ export class Intake {
     private readonly metrics: Metrics,
     private readonly traffic: TrafficStats,
     private readonly log: Logger,
+    keys: KeySource | null = null,
   ) {
-    this.auth = new DeviceAuth(config.ingest.auth);
-    this.limiter = new DeviceRateLimiter(config.ingest.rate_limit.per_device_per_second, config.ingest.rate_limit.burst);
+    this.auth = new DeviceAuth(config.ingest.auth, keys);
+    const rate = config.ingest.rate_limit;
+    this.deviceRate = new RateLimiter(rate.per_device_per_second, rate.burst);
+    this.addressRate = new RateLimiter(rate.per_address_per_second, rate.per_address_burst);
     this.windowMs = config.window_seconds * 1000;
+    this.clocks = new DeviceClocks(() => this.config.ingest.max_clock_skew_seconds * 1000);
+    const clocks = this.clocks;
+    new Gauge({
+      name: 'iotgw_clock_offset_seconds',
+      help: "How far the gateway's clock is behind (+) or ahead (-) of its boards' synced clocks, when enough of them agree beyond ingest.max_clock_skew_seconds; else 0",
+      registers: [metrics.registry],
+      collect() { this.set(clocks.offsetMs() / 1000); },
+    });
+  }
+
+  /** Applies a reloaded `ingest` section: `config` is the same object, updated in place by the reload. */
+  reconfigure(): void {
+    const rate = this.config.ingest.rate_limit;
+    this.auth.update(this.config.ingest.auth);
+    this.deviceRate.configure(rate.per_device_per_second, rate.burst);
+    this.addressRate.configure(rate.per_address_per_second, rate.per_address_burst);
   }
 
   observe(observer: ReadingObserver): void {
@@ -52,9 +77,11 @@ export class Intake {
   }
 
   async accept(body: unknown, opts: { key: string | null; transport: Transport; remoteAddress?: string }): Promise<Accepted> {
-    const readings = toReadings(body, { now: Date.now(), windowMs: this.windowMs, limits: this.config.ingest });
+    const clockOffsetMs = this.clocks.offsetMs();
+    if (clockOffsetMs !== this.clockVerdict) this.logClock(clockOffsetMs);
+    const readings = toReadings(body, { now: Date.now(), windowMs: this.windowMs, limits: this.config.ingest, clockOffsetMs });
     this.auth.checkReadings(opts.key, readings);
-    this.limiter.take(readings);
+    this.takeRate(readings, opts.remoteAddress);
     let result: { stored: number; duplicates: number };
     try {
       result = await this.sink.append(readings);
@@ -65,8 +92,27 @@ export class Intake {
     this.metrics.readingsAccepted.inc({ transport: opts.transport }, readings.length);
     if (result.duplicates > 0) this.metrics.readingsDuplicate.inc(result.duplicates);
     this.traffic.record(readings);
+    this.clocks.observe(readings);
     this.observer?.recordReadings(readings, opts.remoteAddress);
     return { accepted: readings.length, duplicates: result.duplicates };
+  }
+
+  private logClock(offsetMs: number): void {
+    this.clockVerdict = offsetMs;
+    if (offsetMs === 0) this.log.info("the boards' clocks agree with the gateway's again");
+    else this.log.warn({ offset_seconds: Math.round(offsetMs / 1000) }, "the gateway's clock disagrees with its boards' synced clocks: their ts is judged against the boards' time (check NTP: timedatectl)");
+  }
+
+  /** Per device and per client address, all or nothing: a refused batch costs no tokens. */
+  private takeRate(readings: Reading[], remoteAddress: string | undefined): void {
+    const byDevice = this.deviceRate.enabled ? countByDevice(readings) : null;
+    const byAddress = this.addressRate.enabled && remoteAddress ? new Map([[remoteAddress, readings.length]]) : null;
+    const device = byDevice && this.deviceRate.check(byDevice);
+    if (device) throw new GatewayError('rate_limited', `device_id "${device.key}" sends faster than ${this.config.ingest.rate_limit.per_device_per_second} readings/s`, 429, undefined, device.retryAfterSeconds);
+    const address = byAddress && this.addressRate.check(byAddress);
+    if (address) throw new GatewayError('address_rate_limited', `${address.key} sends faster than ${this.config.ingest.rate_limit.per_address_per_second} readings/s`, 429, undefined, address.retryAfterSeconds);
+    if (byDevice) this.deviceRate.commit(byDevice);
+    if (byAddress) this.addressRate.commit(byAddress);
   }
 
   /**
@@ -75,6 +121,9 @@ export class Intake {
    * once, whatever raised it: the body parser, validation, auth, rate limit or the store.
    */
   rejected(err: unknown): void {
-    this.metrics.readingsRejected.inc({ reason: err instanceof GatewayError ? err.code : 'internal' });
+    const reason = err instanceof GatewayError ? err.code : 'internal';
+    this.metrics.readingsRejected.inc({ reason });
+    const limit = LIMIT_OF_CODE[reason];
+    if (limit) this.metrics.limitHits.inc({ limit });
   }
 }

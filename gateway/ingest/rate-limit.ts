@@ -1,45 +1,62 @@
-import { GatewayError } from '../errors.ts';
-
 interface Bucket {
   tokens: number;
   at: number;
 }
 
+/** Which key ran out, and how many seconds until its bucket holds what was asked. */
+export interface Refusal {
+  key: string;
+  retryAfterSeconds: number;
+}
+
 /**
- * A token bucket per device: a broken board stuck in a send loop gets 429 with Retry-After
- * instead of filling the buffer for everyone. Counted in readings, so a batch costs its size.
+ * Token buckets by key (a device, or a client address): a broken board stuck in a send loop, or
+ * one host posting for many device ids, gets 429 with Retry-After instead of filling the buffer
+ * for everyone. Counted in readings, so a batch costs its size. `perSecond` 0 turns it off.
  */
-export class DeviceRateLimiter {
+export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private sweeps = 0;
 
-  constructor(private readonly perSecond: number, private readonly burst: number, private readonly now: () => number = Date.now) {}
+  constructor(private perSecond: number, private burst: number, private readonly now: () => number = Date.now) {}
 
   get enabled(): boolean {
     return this.perSecond > 0;
   }
 
-  /** Takes each device's readings from its bucket, all or nothing. */
-  take(readings: readonly { device_id: string }[]): void {
-    if (!this.enabled) return;
-    const counts = countByDevice(readings);
-    const t = this.now();
-    for (const [device, n] of counts) {
-      const b = this.refill(device, t);
-      if (b.tokens < n) {
-        const wait = Math.max(1, Math.ceil((n - b.tokens) / this.perSecond));
-        throw new GatewayError('rate_limited', `device_id "${device}" sends faster than ${this.perSecond} readings/s`, 429, undefined, wait);
-      }
-    }
-    for (const [device, n] of counts) this.buckets.get(device)!.tokens -= n;
-    if (++this.sweeps % 10000 === 0) this.sweep(t);
+  /** A reload's new rate and burst; buckets keep their tokens, capped at the new burst. */
+  configure(perSecond: number, burst: number): void {
+    this.perSecond = perSecond;
+    this.burst = burst;
+    if (!this.enabled) this.buckets.clear();
   }
 
-  private refill(device: string, t: number): Bucket {
-    let b = this.buckets.get(device);
+  /** Refills the keys' buckets and says which one cannot pay its count, without taking anything. */
+  check(counts: ReadonlyMap<string, number>): Refusal | null {
+    if (!this.enabled) return null;
+    const t = this.now();
+    for (const [key, n] of counts) {
+      const b = this.refill(key, t);
+      if (b.tokens < n) return { key, retryAfterSeconds: Math.max(1, Math.ceil((n - b.tokens) / this.perSecond)) };
+    }
+    return null;
+  }
+
+  /** Takes what `check` approved (call it in the same tick). */
+  commit(counts: ReadonlyMap<string, number>): void {
+    if (!this.enabled) return;
+    for (const [key, n] of counts) {
+      const b = this.buckets.get(key);
+      if (b) b.tokens -= n;
+    }
+    if (++this.sweeps % 10000 === 0) this.sweep(this.now());
+  }
+
+  private refill(key: string, t: number): Bucket {
+    let b = this.buckets.get(key);
     if (!b) {
       b = { tokens: this.burst, at: t };
-      this.buckets.set(device, b);
+      this.buckets.set(key, b);
       return b;
     }
     b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.perSecond);
@@ -47,15 +64,15 @@ export class DeviceRateLimiter {
     return b;
   }
 
-  /** Full buckets carry no information; dropping them keeps memory bounded by active devices. */
+  /** Full buckets carry no information; dropping them keeps memory bounded by active senders. */
   private sweep(t: number): void {
-    for (const [device, b] of this.buckets) {
-      if (b.tokens + ((t - b.at) / 1000) * this.perSecond >= this.burst) this.buckets.delete(device);
+    for (const [key, b] of this.buckets) {
+      if (b.tokens + ((t - b.at) / 1000) * this.perSecond >= this.burst) this.buckets.delete(key);
     }
   }
 }
 
-function countByDevice(readings: readonly { device_id: string }[]): Map<string, number> {
+export function countByDevice(readings: readonly { device_id: string }[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const r of readings) counts.set(r.device_id, (counts.get(r.device_id) ?? 0) + 1);
   return counts;

@@ -15,6 +15,8 @@ export interface IntakeContext {
   now: number;
   windowMs: number;
   limits: IntakeLimits;
+  /** The boards' consensus on how far the gateway's clock is off (device-clocks.ts); 0 by default. */
+  clockOffsetMs?: number;
 }
 
 const ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -114,7 +116,7 @@ function toReading(item: unknown, prefix: string, ctx: IntakeContext, receipt: R
     id: typeof bootId === 'string' && typeof seq === 'number' ? `dev:${deviceId}/${bootId}/${seq}` : `${(receipt.idStem ||= receiptIdStem(receivedAt))}/${index}`,
     device_id: deviceId,
     group_id: groupId,
-    window: windowStart(windowTime(ts as number | undefined, receivedAt, ctx.limits), ctx.windowMs),
+    window: windowStart(windowTime(ts as number | undefined, receivedAt, ctx.limits, ctx.clockOffsetMs ?? 0), ctx.windowMs),
     received_at: receivedAt,
     doc: doc as ReadingDoc,
   };
@@ -123,12 +125,15 @@ function toReading(item: unknown, prefix: string, ctx: IntakeContext, receipt: R
 /**
  * A device that synced its clock and replays buffered readings after an outage says when they
  * were measured; those readings belong to that hour. A clock that is far ahead, or a time older
- * than we are willing to reopen, is not trusted and the receive time is used.
+ * than we are willing to reopen, is not trusted and the receive time is used. "Ahead" and "older"
+ * are measured from the gateway's clock plus the boards' consensus offset (device-clocks.ts).
  */
-function windowTime(ts: number | undefined, receivedAt: number, limits: IntakeLimits): number {
+function windowTime(ts: number | undefined, receivedAt: number, limits: IntakeLimits, clockOffsetMs: number): number {
   if (ts === undefined) return receivedAt;
-  if (ts > receivedAt + limits.max_clock_skew_seconds * 1000) return receivedAt;
-  if (ts < receivedAt - limits.max_late_seconds * 1000) return receivedAt;
+  // Judged against the gateway's clock as the boards' consensus corrects it (a Pi's clock can be off by hours).
+  const reference = receivedAt + clockOffsetMs;
+  if (ts > reference + limits.max_clock_skew_seconds * 1000) return receivedAt;
+  if (ts < reference - limits.max_late_seconds * 1000) return receivedAt;
   return ts;
 }
 
@@ -152,18 +157,18 @@ function checkValue(value: unknown, path: string, depth: number, limits: IntakeL
     case 'boolean':
       return;
     case 'string':
-      if (value.length > limits.max_string_length) throw badField(path, `must be at most ${limits.max_string_length} characters`);
+      if (value.length > limits.max_string_length) throw badField(path, `must be at most ${limits.max_string_length} characters`, 'value_too_long');
       return;
     case 'object': {
       if (value === null) return;
       if (depth >= limits.max_depth) throw badField(path, `nesting deeper than ${limits.max_depth} levels`, 'too_deep');
       if (Array.isArray(value)) {
-        if (value.length > limits.max_metrics) throw badField(path, `arrays may hold at most ${limits.max_metrics} items`);
+        if (value.length > limits.max_metrics) throw badField(path, `arrays may hold at most ${limits.max_metrics} items`, 'too_many_metrics');
         value.forEach((v, i) => checkValue(v, `${path}[${i}]`, depth + 1, limits));
         return;
       }
       const keys = Object.keys(value);
-      if (keys.length > limits.max_metrics) throw badField(path, `nested objects may hold at most ${limits.max_metrics} fields`);
+      if (keys.length > limits.max_metrics) throw badField(path, `nested objects may hold at most ${limits.max_metrics} fields`, 'too_many_metrics');
       for (const k of keys) {
         checkKey(k, path);
         checkValue((value as Record<string, unknown>)[k], `${path}.${k}`, depth + 1, limits);

@@ -98,7 +98,11 @@ export class WebSocketIntake {
     this.metrics.wsConnections.set(this.clients.size);
     ws.on('pong', () => { client.alive = true; });
     ws.on('message', (data, isBinary) => void this.handle(client, data, isBinary));
-    ws.on('error', (err) => this.log.debug({ err: err.message, remote }, 'websocket error'));
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes with 1009 on a message past maxPayload: the same limit, and refusal, as an HTTP body.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.intake.rejected(new GatewayError('body_too_large', 'message too large', 413));
+      this.log.debug({ err: err.message, remote }, 'websocket error');
+    });
     ws.on('close', () => {
       this.clients.delete(client);
       this.metrics.wsConnections.set(this.clients.size);
@@ -151,8 +155,13 @@ export class WebSocketIntake {
   /** Pauses reading from a client that is ahead of us or behind on its acks; resumes when both drain. */
   private throttle(client: Client): void {
     const { ws } = client;
-    const busy = client.inFlight >= this.config.ingest.ws.max_in_flight || ws.bufferedAmount > this.config.ingest.ws.max_buffered_bytes;
-    if (busy && !ws.isPaused) ws.pause();
+    const ahead = client.inFlight >= this.config.ingest.ws.max_in_flight;
+    const behind = ws.bufferedAmount > this.config.ingest.ws.max_buffered_bytes;
+    const busy = ahead || behind;
+    if (busy && !ws.isPaused) {
+      this.metrics.limitHits.inc({ limit: ahead ? 'ingest.ws.max_in_flight' : 'ingest.ws.max_buffered_bytes' });
+      ws.pause();
+    }
     else if (!busy && ws.isPaused && ws.readyState === ws.OPEN) ws.resume();
   }
 

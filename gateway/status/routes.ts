@@ -22,6 +22,8 @@ export interface StatusSources {
   inventory: { list(): unknown[]; get(id: string): unknown | undefined };
   upload: { status(): unknown };
   discovery: { status(): unknown };
+  /** Device authentication: mode and how many keys (never the keys). */
+  auth?: { status(): unknown };
 }
 
 const DEVICE_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -85,6 +87,7 @@ export function registerStatusRoutes(app: FastifyInstance, s: StatusSources): vo
       traffic: s.traffic.snapshot(),
       upload: s.upload.status(),
       discovery: s.discovery.status(),
+      auth: s.auth?.status(),
     };
   });
 
