@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# avahi-daemon runs only inside the network namespaces the discovery tests create.
-PACKAGES=(redis-server g++ make python3 doctest-dev nlohmann-json3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf systemd iproute2 procps avahi-daemon avahi-utils dbus)
+# avahi-daemon runs only inside the network namespaces the discovery tests create. chromium
+# (Debian's, /usr/bin/chromium) is the browser the status page's test drives through
+# playwright-core, which never downloads a browser of its own.
+PACKAGES=(redis-server g++ make python3 doctest-dev nlohmann-json3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf systemd iproute2 procps avahi-daemon avahi-utils dbus chromium)
 force=${1:-}
 
 missing=()
