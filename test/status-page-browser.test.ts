@@ -77,12 +77,13 @@ test('a simulated device posts, and its row appears without a reload, fed by the
   const r = row(id!);
   await r.locator('.state', { hasText: 'online' }).waitFor({ timeout: HANG });
   await r.locator('td[data-label="RSSI"]', { hasText: /dBm/ }).waitFor({ timeout: HANG });
-  const cells = await r.locator('td').allInnerTexts();
-  assert.equal(cells[2], 'site-a', 'group');
-  assert.equal(cells[3], 'esp32-sim', 'type');
-  assert.equal(cells[4], '127.0.0.1', 'address');
-  assert.match(cells[6], /^(just now|\d+ s ago)$/, 'last reading as an age');
-  assert.match(cells[9], /\d+ KB$/, 'free heap');
+  const cell = (label: string) => r.locator(`td[data-label="${label}"]`).innerText();
+  assert.equal(await cell('Group'), 'site-a');
+  assert.match(await cell('Device'), new RegExp(`^${id}\\s+new\\s+esp32-sim$`), 'id, the highlight, the device type');
+  assert.equal(await cell('Address'), '127.0.0.1');
+  assert.match(await cell('Last reading'), /^(just now|\d+ s ago)$/, 'last reading as an age');
+  assert.match(await cell('Free heap'), /^\d+ KB$/);
+  assert.match(await cell('Per min'), /^\d+$/);
   assert.ok(await r.locator('.badge').isVisible(), 'a board that just appeared is highlighted');
   assert.match(await r.getAttribute('class') ?? '', /\bnew\b/);
 
@@ -139,9 +140,14 @@ test('on a phone (360 and 390 px wide) nothing scrolls sideways: each device is 
     assert.ok(scroll <= inner, `${width} px: page is ${scroll} px wide`);
     assert.equal(thead, 'none', 'the header row gives way to labels in each card');
   }
-  const label = await page.locator('#devices tbody td[data-label="State"]').first().evaluate((td) => getComputedStyle(td, '::before').content);
-  assert.equal(label, '"State"');
+  const label = await page.locator('#devices tbody td[data-label="Group"]').first().evaluate((td) => getComputedStyle(td, '::before').content);
+  assert.equal(label, '"Group"');
   await page.setViewportSize({ width: 1280, height: 900 });
+  const desk = await page.evaluate(() => {
+    const box = document.querySelector('.table-box')!;
+    return { page: document.documentElement.scrollWidth, inner: window.innerWidth, table: box.scrollWidth, box: box.clientWidth };
+  });
+  assert.ok(desk.page <= desk.inner && desk.table <= desk.box, `at 1280 px the table fits its card: ${JSON.stringify(desk)}`);
 });
 
 /**

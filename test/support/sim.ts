@@ -38,7 +38,8 @@ export function buildSim(): void {
   execFileSync('bash', [join(root, 'firmware/sim/build.sh')], { stdio: 'inherit' });
 }
 
-export function runSim(args: string[]): { done: Promise<SimResult>; exited: () => boolean } {
+/** `kill()` ends a simulator that would run on (SIGTERM; `done` then rejects). */
+export function runSim(args: string[]): { done: Promise<SimResult>; exited: () => boolean; kill: () => void } {
   const proc = spawn(SIM, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -57,5 +58,5 @@ export function runSim(args: string[]): { done: Promise<SimResult>; exited: () =
       }
     });
   });
-  return { done, exited: () => exited };
+  return { done, exited: () => exited, kill: () => { if (!exited) proc.kill('SIGTERM'); } };
 }

@@ -29,21 +29,21 @@ function row(d: Device, model: PageModel, now: number, onChart: (id: string) => 
   const isNew = model.isNew(d.device_id, now);
   const fw = firmware(d.firmware);
   const state = el('span', { class: `state state-${d.state}`, title: STATE_HELP[d.state] }, `${STATE_SYMBOL[d.state] ?? ''} ${d.state}`);
-  const id = el('td', { 'data-label': 'Device' }, el('strong', {}, d.device_id));
-  if (isNew) id.append(el('span', { class: 'badge' }, d.last_reading ? 'new' : 'just appeared'));
+  const id = el('td', { 'data-label': 'Device', class: 'id-cell' }, el('strong', {}, d.device_id));
+  if (isNew) id.append(' ', el('span', { class: 'badge' }, d.last_reading ? 'new' : 'just appeared'));
+  if (d.device_type) id.append(el('span', { class: 'sub', title: 'device type' }, d.device_type));
   const button = el('button', { type: 'button', class: 'link', 'aria-label': `Chart ${d.device_id}` }, 'Chart');
   button.addEventListener('click', () => onChart(d.device_id));
   const tr = el('tr', { 'data-device': d.device_id, 'data-state': d.state },
-    el('td', { 'data-label': 'State' }, state),
+    el('td', { 'data-label': 'State', class: 'state-cell' }, state),
     id,
     el('td', { 'data-label': 'Group' }, d.group_id ?? '—'),
-    el('td', { 'data-label': 'Type' }, d.device_type ?? '—'),
     el('td', { 'data-label': 'Address' }, d.addresses.length ? d.addresses.join(', ') : '—'),
     el('td', { 'data-label': 'Firmware' }, fw.version, ...(fw.update ? [el('span', { class: 'sub' }, fw.update)] : [])),
-    el('td', { 'data-label': 'Last reading', title: d.last_reading ?? 'no reading yet' }, ago(d.last_reading, now)),
-    el('td', { 'data-label': 'Readings/min', class: 'num' }, count(d.readings_last_minute)),
-    el('td', { 'data-label': 'RSSI', class: 'num' }, rssi(latest?.wifi_rssi)),
-    el('td', { 'data-label': 'Free heap', class: 'num' }, typeof latest?.heap_free === 'number' ? bytes(latest.heap_free) : '—'),
+    el('td', { 'data-label': 'Last reading', class: 'nowrap', title: d.last_reading ?? 'no reading yet' }, ago(d.last_reading, now)),
+    el('td', { 'data-label': 'Per min', class: 'num', title: 'readings in the last minute' }, count(d.readings_last_minute)),
+    el('td', { 'data-label': 'RSSI', class: 'num nowrap' }, rssi(latest?.wifi_rssi)),
+    el('td', { 'data-label': 'Free heap', class: 'num nowrap' }, typeof latest?.heap_free === 'number' ? bytes(latest.heap_free) : '—'),
     el('td', { 'data-label': '', class: 'chart-cell' }, button),
   );
   if (isNew) tr.classList.add('new');

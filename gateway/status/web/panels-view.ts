@@ -33,6 +33,8 @@ export interface Stats {
   discovery?: { enabled?: boolean; host?: string | null; problem?: string | null };
 }
 
+const plural = (n: number, word: string): string => `${count(n)} ${word}${n === 1 ? '' : 's'}`;
+
 const ATLAS_WORDS: Record<string, [string, string]> = {
   disabled: ['not configured (no mongodb.uri)', 'warn'],
   idle: ['not connected yet', ''],
@@ -86,7 +88,7 @@ export function renderBuffer(dl: HTMLElement, s: Stats, now: number): void {
   const parts = s.upload?.quarantine;
   fillList(dl, [
     ['Store', ...storeMode(s)],
-    ['Queued', windows === 0 ? 'nothing' : `${count(windows)} window${windows === 1 ? '' : 's'} (${windowH === 1 ? `${count(windows)} h` : duration(windows * windowH * 3600)} of data)`],
+    ['Queued', windows === 0 ? 'nothing' : `${plural(windows, 'window')} (${windowH === 1 ? `${count(windows)} h` : duration(windows * windowH * 3600)} of data)`],
     ['Oldest window', st.oldest_window ? `started ${ago(st.oldest_window, now)}` : '—'],
     ['Readings', count(readings)],
     ['Size', bytes(size)],
@@ -104,7 +106,7 @@ export function renderUpload(dl: HTMLElement, button: HTMLButtonElement, s: Stat
       ['Atlas', ...atlasWords(u.atlas)],
       ['Last success', u.last_success ? ago(u.last_success, now) : 'not yet'],
       ['Next run', u.in_progress ? 'running now' : until(u.next_pass, now)],
-      ['Waiting', `${count(u.queued_windows)} closed windows, ${count(u.queued_readings)} readings, ${bytes(u.queued_bytes)}`],
+      ['Waiting', `${plural(u.queued_windows ?? 0, 'closed window')}, ${plural(u.queued_readings ?? 0, 'reading')}, ${bytes(u.queued_bytes)}`],
       ['Last error', uploadError(u.last_error, now), u.last_error ? 'bad' : undefined],
     ];
   fillList(dl, pairs);
