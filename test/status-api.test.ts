@@ -108,6 +108,15 @@ test('GET /events: a snapshot on connect, then a posted reading, a state reached
     const stats = await stream.next((e) => e.event === 'stats', 'the first stats');
     assert.equal(stats.data.store.mode, 'redis');
 
+    // Past 32 streams at once the gateway says so, rather than serving without bound.
+    const many = await Promise.all(Array.from({ length: 32 }, () => fetch(`${gw.url}/events`)));
+    assert.equal(many.filter((r) => r.status === 200).length, 31, 'the first stream and 31 more');
+    const refused = many.find((r) => r.status === 503);
+    assert.ok(refused, 'the 33rd is refused');
+    assert.equal((await refused.json()).error.code, 'too_many_streams');
+    assert.equal(refused.headers.get('retry-after'), '10');
+    for (const r of many) if (r.status === 200) await r.body?.cancel();
+
     await gw.post('/telemetry', { device_id: 'ev-1', group_id: 'lab', wifi_rssi: -58, heap_free: 180000 });
     const added = await stream.next((e) => e.event === 'devices' && e.data.devices.some((d: { device_id: string; state: string }) => d.device_id === 'ev-1' && d.state === 'online'), 'ev-1 online');
     assert.equal(added.data.full, false);

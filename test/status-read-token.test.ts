@@ -56,8 +56,14 @@ test('with a read token, every read of the API needs it; probes, the page files 
     const uploadWithToken = await fetch(`${g.url}/upload/now`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(uploadWithToken.status, 409, 'upload is not configured here: the token passes, and the answer says so');
 
-    for (const path of ['/health', '/healthz', '/readyz', '/']) {
+    for (const path of ['/health', '/healthz', '/readyz', '/', '/healthz/']) {
       assert.equal((await get(g.url + path)).status, 200, `${path} stays open`);
+    }
+    // No spelling of a path reaches a protected route through an open one.
+    for (const path of ['/assets/..%2Fdevices', '/assets/%2e%2e/stats', '/firmware/../devices', '/%64evices', '/devices/', '/stats?x=/healthz']) {
+      const r = await get(g.url + path);
+      assert.ok(r.status === 401 || r.status === 404, `${path}: ${r.status}`);
+      assert.ok(!(await r.text()).includes('tok-1'), `${path} shows no data`);
     }
     const html = await (await get(`${g.url}/`)).text();
     const script = /src="(assets\/[^"]+\.js)"/.exec(html)?.[1];

@@ -48,6 +48,7 @@ export class StatusEvents {
   private tickTimer: NodeJS.Timeout | null = null;
   private soonTimer: NodeJS.Timeout | null = null;
   private lastFlush = 0;
+  private connecting = 0;
   private statsRunning = false;
   private readonly tickMs: number;
   private readonly minGapMs: number;
@@ -76,15 +77,25 @@ export class StatusEvents {
 
   /** Takes over the request's socket and streams until the client leaves or `stop()`. */
   async attach(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (this.clients.size >= this.maxClients) {
+    // Streams still reading their snapshot count too, or a burst of connects would all pass.
+    if (this.clients.size + this.connecting >= this.maxClients) {
       throw new GatewayError('too_many_streams', `this gateway serves at most ${this.maxClients} event streams at once; close a status page or retry later`, 503, undefined, 10);
     }
-    // Bring every open page up to date first, so the snapshot below and the next diff agree.
-    const devices = this.flushDevices();
-    const [latest, stats] = await Promise.all([this.opts.sources.latest(), this.opts.sources.stats()]);
+    this.connecting++;
+    let devices: { device_id: string }[];
+    let latest: ReadingDoc[];
+    let stats: unknown;
+    try {
+      // Bring every open page up to date first, so the snapshot below and the next diff agree.
+      devices = this.flushDevices();
+      [latest, stats] = await Promise.all([this.opts.sources.latest(), this.opts.sources.stats()]);
+    } finally {
+      this.connecting--;
+    }
     this.sendStatsIfChanged(stats);
     reply.hijack();
     const res = reply.raw;
+    if (res.destroyed || request.raw.destroyed) return; // the page left while the snapshot was read
     request.raw.socket.setTimeout(0); // the server's idle timeout would cut a quiet stream
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -95,6 +106,7 @@ export class StatusEvents {
     const client: Client = { res, lastWrite: 0 };
     this.clients.add(client);
     res.on('close', () => this.clients.delete(client));
+    res.on('error', () => this.clients.delete(client));
     this.write(client, `retry: 2000\n\n`);
     this.write(client, frame('devices', { full: true, devices }));
     this.write(client, frame('readings', { readings: latest }));

@@ -39,7 +39,9 @@ export function registerReadToken(app: FastifyInstance, token: string | null): v
 }
 
 function needsToken(request: FastifyRequest): boolean {
-  const path = request.url.split('?')[0].replace(/(.)\/+$/, '$1');
+  // The matched route's pattern when there is one (`/assets/:name`), so no spelling of a path
+  // (encoded, dotted, trailing slash) can reach a protected route through an open prefix.
+  const path = request.routeOptions.url ?? request.url.split('?')[0].replace(/(.)\/+$/, '$1');
   if (request.method === 'GET' || request.method === 'HEAD') {
     return !OPEN_PATHS.has(path) && !OPEN_PREFIXES.some((p) => path.startsWith(p));
   }
