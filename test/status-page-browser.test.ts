@@ -28,15 +28,7 @@ before(async () => {
   dir = tempDir();
   redis = await new TestRedis().start();
   mongo = await startMongoForTests();
-  gw = await new GatewayProcess({
-    dataDir: dir.path, redisUrl: redis.url, mongoUri: mongo.uri,
-    config: {
-      mongodb: { database: `iotgw_page_${process.pid}` },
-      upload: { interval_seconds: 86400 },
-      redis: { health_interval_ms: 200 },
-      discovery: { expected_interval_seconds: 1, stale_after_seconds: 2, offline_after_seconds: 5 },
-    },
-  }).start();
+  gw = await new GatewayProcess(gwOptions()).start();
   browser = await launchChromium();
   watch = watchContext(browser.context);
   page = await browser.context.newPage();
@@ -50,6 +42,18 @@ after(async () => {
   await mongo?.stop();
   dir?.cleanup();
 });
+
+function gwOptions() {
+  return {
+    dataDir: dir.path, redisUrl: redis.url, mongoUri: mongo.uri,
+    config: {
+      mongodb: { database: `iotgw_page_${process.pid}` },
+      upload: { interval_seconds: 86400 },
+      redis: { health_interval_ms: 200 },
+      discovery: { expected_interval_seconds: 1, stale_after_seconds: 2, offline_after_seconds: 5 },
+    },
+  };
+}
 
 const row = (id: string) => page.locator(`#devices tbody tr[data-device="${id}"]`);
 
@@ -129,6 +133,22 @@ test('with the test Redis stopped, the buffer panel shows the SQLite fallback', 
   await redis.stop();
   await page.locator('#buffer dd', { hasText: 'SQLite (fallback: Redis is down)' }).waitFor({ timeout: HANG });
   assert.match(await page.locator('#gateway').innerText(), /Redis\s+down/);
+});
+
+test('when the gateway restarts, the page says the connection is lost, then comes back live by itself', async () => {
+  await page.evaluate(() => { (window as unknown as { marker: number }).marker = 7; });
+  const port = gw.port;
+  const errorsBefore = watch.errors.length;
+  assert.equal(await gw.stop(), 0);
+  await page.locator('#conn', { hasText: 'connection lost' }).waitFor({ timeout: HANG });
+  assert.ok(await page.locator('#devices tbody tr').count() > 0, 'what was shown stays on the page meanwhile');
+  gw = await new GatewayProcess({ ...gwOptions(), port }).start();
+  await page.locator('#conn', { hasText: /^live$/ }).waitFor({ timeout: 30_000 });
+  await page.locator('#buffer dd', { hasText: 'SQLite (fallback: Redis is down)' }).waitFor({ timeout: HANG });
+  assert.equal(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 7, 'no reload');
+  // The browser logs each refused reconnect while the gateway is down: expected here, and only those.
+  const during = watch.errors.splice(errorsBefore);
+  assert.deepEqual(during.filter((e) => !/net::ERR_CONNECTION_REFUSED/.test(e)), []);
 });
 
 test('on a phone (360 and 390 px wide) nothing scrolls sideways: each device is a card with labelled values', async () => {

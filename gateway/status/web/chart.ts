@@ -1,5 +1,6 @@
 import uPlot from 'uplot';
 import { api } from './api.ts';
+import { setText } from './dom.ts';
 import type { Reading } from './model.ts';
 
 const HOUR_MS = 3600_000;
@@ -101,6 +102,6 @@ export class MetricChart {
       : `${this.metric} of ${this.device}, last hour: ${n} reading${n === 1 ? '' : 's'}, latest ${this.values[n - 1]}, min ${Math.min(...this.values)}, max ${Math.max(...this.values)}`;
     this.box.setAttribute('role', 'img');
     this.box.setAttribute('aria-label', text);
-    this.note.textContent = text;
+    setText(this.note, text);
   }
 }

@@ -32,3 +32,8 @@ export function setOptions(select: HTMLSelectElement, values: string[], first?: 
   select.replaceChildren(...want.map(([value, text]) => el('option', { value }, text)));
   if (want.some(([v]) => v === chosen)) select.value = chosen;
 }
+
+/** Sets an element's text only when it changed: a live region re-announces every assignment. */
+export function setText(e: HTMLElement, text: string): void {
+  if (e.textContent !== text) e.textContent = text;
+}

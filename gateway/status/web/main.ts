@@ -1,6 +1,6 @@
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { $, setOptions } from './dom.ts';
+import { $, setOptions, setText } from './dom.ts';
 import { api, openStream, storeToken, storedToken, ApiError, TokenNeeded } from './api.ts';
 import { PageModel, type Device, type Reading } from './model.ts';
 import { renderDevices, summary } from './devices-view.ts';
@@ -30,7 +30,7 @@ const chosen = { device: '', metric: '' };
 
 function setConnection(text: string, cls: 'live' | 'down' | ''): void {
   const c = $('conn');
-  c.textContent = text;
+  setText(c, text);
   c.className = `conn ${cls}`;
 }
 
@@ -40,7 +40,7 @@ function renderAll(): void {
   setOptions(groupSelect, model.groups(), ['', 'all groups']);
   const { shown, total } = renderDevices(tbody, model, filter, now, (id) => chooseChart(id));
   $('no-devices').hidden = model.devices.size > 0;
-  $('devices-summary').textContent = model.devices.size ? summary(model, shown, total) : '';
+  setText($('devices-summary'), model.devices.size ? summary(model, shown, total) : '');
   renderPanels(now);
   syncChartChoices();
 }
