@@ -42,6 +42,13 @@ export const schema = {
     keep_alive_timeout_ms: { type: 'int', default: 65000, min: 100, max: 600000 },
     /** Open TCP connections (HTTP and WebSocket together); past it new ones are closed at once. */
     max_connections: { type: 'int', default: 1024, min: 1, max: 1000000 },
+    /**
+     * When set, every read of the JSON API (`GET /devices`, `/stats`, `/redis`, `/events`,
+     * `/metrics`, ...) and `POST /upload/now` need `Authorization: Bearer <read_token>`; the
+     * health probes, the status page's own files and device intake stay open (status/read-token.ts).
+     * null (default): the read API is open, as the original API was.
+     */
+    read_token: { type: 'string', default: null, nullable: true, secret: true, pattern: /^[\x21-\x7e]{8,256}$/, hint: 'must be 8-256 visible ASCII characters (no spaces)' },
   },
   ingest: {
     max_batch: { type: 'int', default: 1000, min: 1, max: 100000 },

@@ -93,6 +93,7 @@ export const ENV_OVERRIDES: EnvOverride[] = [
   { env: ['IOTGW_LOG_LEVEL'], path: 'log.level', parse: asText },
   { env: ['IOTGW_SQLITE_FALLBACK'], path: 'redis.sqlite_fallback', parse: asSwitch },
   { env: ['IOTGW_SHUTDOWN_TIMEOUT_MS'], path: 'shutdown_timeout_ms', parse: asInt },
+  { env: ['IOTGW_READ_TOKEN'], path: 'http.read_token', parse: asOptional },
 ];
 
 /** Sets a dotted path (`sqlite.group_commit_ms`) in a plain settings object, creating the levels on the way. */

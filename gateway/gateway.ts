@@ -11,6 +11,7 @@ import { createServer, applyServerLimits } from './server.ts';
 import { applyLive, type ConfigChanges } from './reload.ts';
 import { GatewayError } from './errors.ts';
 import { registerStatusRoutes } from './status/routes.ts';
+import { registerReadToken } from './status/read-token.ts';
 import { TrafficStats } from './status/traffic.ts';
 import { Inventory } from './inventory/inventory.ts';
 import { Uploader } from './upload/uploader.ts';
@@ -83,8 +84,12 @@ export class Gateway {
     }
   }
 
-  private discoveryStatus(): { enabled: boolean; backend: string | null; problem: string | null } {
-    return { enabled: this.config.discovery.enabled, backend: this.discovery?.backendName ?? null, problem: this.discovery?.problem ?? null };
+  private discoveryStatus(): { enabled: boolean; backend: string | null; problem: string | null; host: string | null; instance_name: string | null } {
+    const d = this.config.discovery;
+    return {
+      enabled: d.enabled, backend: this.discovery?.backendName ?? null, problem: this.discovery?.problem ?? null,
+      host: d.enabled ? `${d.host_name}.local` : null, instance_name: d.enabled ? d.instance_name : null,
+    };
   }
 
   /** For `GET /stats` and the status page: whether intake is open, and how many keys exist (never the keys). */
@@ -113,14 +118,18 @@ export class Gateway {
 
     const intake = new Intake(config, this.buffer, this.metrics, this.traffic, log, this.keys);
     this.intake = intake;
-    intake.observe(this.inventory);
     const app = createServer(config, log, this.metrics);
     this.app = app;
+    registerReadToken(app, config.http.read_token);
     registerTelemetryRoutes(app, intake);
-    registerStatusRoutes(app, {
+    const status = registerStatusRoutes(app, {
       gatewayId: config.gateway_id,
       version: this.version,
       startedAt: this.startedAt,
+      http: { host: config.http.host, port: () => this.port },
+      redisConfigured: config.redis.url !== 'none',
+      windowSeconds: config.window_seconds,
+      log,
       metrics: this.metrics,
       traffic: this.traffic,
       buffer: this.buffer,
@@ -129,6 +138,9 @@ export class Gateway {
       discovery: { status: () => this.discoveryStatus() },
       auth: { status: () => this.authStatus() },
     });
+    // The inventory first, so the status page's event stream sends the device as it now is.
+    const inventory = this.inventory;
+    intake.observe({ recordReadings: (readings, address) => { inventory.recordReadings(readings, address); status.events.recordReadings(readings); } });
     registerGroupRoutes(app, uploader.atlas);
     await app.listen({ host: config.http.host, port: config.http.port });
     this.port = (app.server.address() as AddressInfo).port;

@@ -4,7 +4,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 # The type check counts as one test: strict types are part of the contract between the parts.
-if node_modules/.bin/tsc --noEmit -p . 2>&1 | tee "$out/tsc"; then tp=1; tf=0; else tp=0; tf=1; fi
+# The status page's sources (gateway/status/web) are checked on their own, with the DOM's types.
+if { node_modules/.bin/tsc --noEmit -p . && node_modules/.bin/tsc --noEmit -p gateway/status/web; } 2>&1 | tee "$out/tsc"; then tp=1; tf=0; else tp=0; tf=1; fi
 [ -s "$out/tsc" ] && { tp=0; tf=1; }
 echo "typecheck: $tp passed, $tf failed"
 bash scripts/test-gateway.sh 2>&1 | tee "$out/gateway"; g=${PIPESTATUS[0]}

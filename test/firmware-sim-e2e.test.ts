@@ -7,66 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { GatewayProcess } from './support/gateway-process.ts';
+import { buildSim, runSim } from './support/sim.ts';
 import { tempDir, waitFor, sleep } from './support/ports.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const SIM = join(root, 'firmware/.build/iotgw-sim');
-
-interface SimDevice {
-  device_id: string;
-  boot_id: string;
-  group_id: string;
-  produced: number;
-  acked: number;
-  dropped: number;
-  rejected: number;
-  pending: number;
-  acked_ranges: [number, number][];
-}
-interface SimResult {
-  transport: string;
-  devices: number;
-  produced: number;
-  acked: number;
-  dropped: number;
-  rejected: number;
-  pending: number;
-  retried: number;
-  failures: number;
-  ws_opens: number;
-  device_list: SimDevice[];
-}
-
-function buildSim(): void {
-  execFileSync('bash', [join(root, 'firmware/sim/build.sh')], { stdio: 'inherit' });
-}
-
-function runSim(args: string[]): { done: Promise<SimResult>; exited: () => boolean } {
-  const proc = spawn(SIM, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  let exited = false;
-  proc.stdout.on('data', (d) => { out += d; });
-  proc.stderr.on('data', (d) => { err += d; });
-  const done = new Promise<SimResult>((resolve, reject) => {
-    proc.once('exit', (code) => {
-      exited = true;
-      if (code !== 0) return reject(new Error(`iotgw-sim exited ${code}: ${err}`));
-      const last = out.trim().split('\n').pop() ?? '';
-      try {
-        resolve(JSON.parse(last) as SimResult);
-      } catch {
-        reject(new Error(`iotgw-sim printed no result line: ${out}\n${err}`));
-      }
-    });
-  });
-  return { done, exited: () => exited };
-}
 
 function countStored(dbPath: string): number {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });

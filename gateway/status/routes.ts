@@ -2,14 +2,22 @@ import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../errors.ts';
 import type { ReadingDoc } from '../reading.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Logger } from '../log.ts';
 import type { TrafficStats } from './traffic.ts';
-import { statusPage } from './page.ts';
+import { statsBody } from './stats.ts';
+import { StatusEvents } from './events.ts';
+import { registerPageAssets } from './assets.ts';
 
 /** What the read API needs from the buffer, the inventory and the uploader (kept narrow on purpose). */
 export interface StatusSources {
   gatewayId: string;
   version: string;
   startedAt: number;
+  /** Where the HTTP server listens: the page lists the addresses it can be reached on. */
+  http: { host: string; port(): number };
+  redisConfigured: boolean;
+  windowSeconds: number;
+  log: Logger;
   metrics: Metrics;
   traffic: TrafficStats;
   buffer: {
@@ -20,7 +28,13 @@ export interface StatusSources {
     ping(): Promise<void>;
   };
   inventory: { list(): unknown[]; get(id: string): unknown | undefined };
-  upload: { status(): unknown };
+  upload: {
+    readonly enabled: boolean;
+    status(): unknown;
+    /** One upload pass now, the same one `iotgw upload --now` runs; never throws. */
+    runOnce(): Promise<unknown>;
+    refreshQueue?(): Promise<void>;
+  };
   discovery: { status(): unknown };
   /** Device authentication: mode and how many keys (never the keys). */
   auth?: { status(): unknown };
@@ -29,8 +43,9 @@ export interface StatusSources {
 const DEVICE_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_LIMIT = 10000;
 
-export function registerStatusRoutes(app: FastifyInstance, s: StatusSources): void {
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage(s.gatewayId)));
+/** Registers the read API, the status page and its event stream; returns the stream, which intake feeds. */
+export function registerStatusRoutes(app: FastifyInstance, s: StatusSources): { events: StatusEvents } {
+  registerPageAssets(app);
 
   // The original API answered `{status: "ok"}` here; kept as-is for existing monitors.
   app.get('/health', async () => ({ status: 'ok' }));
@@ -70,28 +85,25 @@ export function registerStatusRoutes(app: FastifyInstance, s: StatusSources): vo
     return { device_id: id, count: readings.length, readings };
   });
 
-  app.get('/stats', async () => {
-    const windows = await s.buffer.listWindows();
-    const byStore: Record<string, { windows: number; readings: number; bytes: number }> = {};
-    for (const w of windows) {
-      const b = (byStore[w.store] ??= { windows: 0, readings: 0, bytes: 0 });
-      b.windows++;
-      b.readings += w.count;
-      b.bytes += w.bytes;
-    }
-    return {
-      gateway_id: s.gatewayId,
-      version: s.version,
-      uptime_s: Math.round((Date.now() - s.startedAt) / 1000),
-      store: { mode: s.buffer.mode, buffered: byStore },
-      traffic: s.traffic.snapshot(),
-      upload: s.upload.status(),
-      discovery: s.discovery.status(),
-      auth: s.auth?.status(),
-    };
+  app.get('/stats', () => statsBody(s));
+
+  const events = new StatusEvents({
+    log: s.log,
+    sources: { devices: () => s.inventory.list() as { device_id: string }[], latest: () => s.buffer.latestPerDevice(), stats: () => statsBody(s) },
+  });
+  app.get('/events', (req, reply) => events.attach(req, reply));
+  app.addHook('preClose', (done) => { events.stop(); done(); });
+
+  // The page's "upload now" button. 409, not 503 + Retry-After: waiting does not help, only a mongodb.uri does.
+  app.post('/upload/now', async () => {
+    if (!s.upload.enabled) throw new GatewayError('upload_disabled', 'upload is disabled on this gateway: mongodb.uri is not configured', 409);
+    const report = await s.upload.runOnce();
+    await s.upload.refreshQueue?.();
+    return report;
   });
 
   app.get('/metrics', async (_req, reply) => reply.type(s.metrics.registry.contentType).send(await s.metrics.registry.metrics()));
+  return { events };
 }
 
 function checkDeviceId(id: string): string {
