@@ -75,14 +75,18 @@ describe('consolidation', () => {
     const { buffer } = await rig({}, true);
     await buffer.append(many(10, T0));
     let release!: () => void;
+    let holding!: () => void;
+    const held = new Promise<void>((r) => { holding = r; });
     const order: string[] = [];
     const pass = buffer.exclusive(async () => {
       order.push('pass start');
       await buffer.consolidate(T0); // re-entrant: no deadlock
-      await new Promise<void>((r) => { release = r; });
+      await new Promise<void>((r) => { release = r; holding(); });
       order.push('pass end');
     });
-    await new Promise((r) => setImmediate(r));
+    // Wait for the pass to hold the lock past its consolidate: a fixed sleep raced it on a loaded
+    // machine, and a release() called too early left the pass (and the close after it) waiting forever.
+    await held;
     const maint = buffer.maintain(T0 + 100 * H).then(() => order.push('maintenance'));
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(order, ['pass start']);
