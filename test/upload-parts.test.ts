@@ -165,7 +165,12 @@ test('errors are classified as transient or permanent, with a one-line reason', 
   assert.match(auth.reason, /AuthenticationFailed \(18\)/);
   assert.equal(classify(new MongoServerError({ code: 10107, errmsg: 'not primary' })).kind, 'transient');
   assert.deepEqual(classifyWriteError({ code: 121, errmsg: 'Document failed validation' }), { kind: 'permanent', scope: 'part', code: 121, codeName: 'DocumentValidationFailure', reason: 'DocumentValidationFailure (121): Document failed validation' });
-  assert.equal(classifyWriteError({ code: 11000, errmsg: 'E11000' }).kind, 'transient');
+  // A duplicate key that reaches the client lasts (the server retries upsert races itself).
+  assert.deepEqual(classifyWriteError({ code: 11000, errmsg: 'E11000' }), { kind: 'permanent', scope: 'part', code: 11000, codeName: 'DuplicateKey', reason: 'DuplicateKey (11000): E11000' });
+  assert.equal(classify(new MongoServerError({ code: 11000, errmsg: 'E11000 duplicate key error' })).kind, 'permanent');
+  // Overload (SystemOverloadedError) passes.
+  assert.equal(classifyWriteError({ code: 462, errmsg: 'ingress request rate limit exceeded' }).kind, 'transient');
+  assert.equal(classify(new MongoServerError({ code: 462, errmsg: 'ingress request rate limit exceeded' })).kind, 'transient');
   assert.equal(classify(Object.assign(new Error('getaddrinfo ENOTFOUND cluster0.example.net'), { code: 'ENOTFOUND' })).kind, 'transient');
   assert.equal(oneLine(new Error('bad auth for mongodb+srv://user:secret@cluster0.example.net/x\nstack')), 'bad auth for mongodb+srv://***@cluster0.example.net/x');
   assert.ok(MongoBulkWriteError);

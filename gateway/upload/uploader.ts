@@ -104,7 +104,7 @@ export class Uploader {
     this.storeFailures = new FailureLog(this.log, 5 * 60_000, this.now);
     this.atlas = opts.atlas ?? new AtlasClient({
       uri: config.mongodb.uri, database: config.mongodb.database, log: this.log,
-      connectTimeoutMs: config.mongodb.connect_timeout_ms, serverSelectionTimeoutMs: config.mongodb.server_selection_timeout_ms,
+      connectTimeoutMs: config.mongodb.connect_timeout_ms, serverSelectionTimeoutMs: config.mongodb.server_selection_timeout_ms, socketTimeoutMs: config.mongodb.socket_timeout_ms,
       appName: `iotgw/${config.gateway_id}`,
     });
     const db = opts.db ?? opts.buffer.stores.sqlite.db;

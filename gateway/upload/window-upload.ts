@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import type { ReadingStore, StoreKind } from '../buffer/store.ts';
 import { PartBuilder, plain, type PartDoc } from './parts.ts';
 import { upsertDeviceGroup, type DeviceGroupDoc } from './device-groups.ts';
-import { classify, classifyWriteError, type UploadFailure } from './errors.ts';
+import { classify, classifyWriteError, writeConcernErrorOf, type UploadFailure } from './errors.ts';
 import type { Manifest, ManifestRow } from './manifest.ts';
 import { testPause } from './test-pause.ts';
 
@@ -229,7 +229,7 @@ export async function runManifest(ctx: WindowUploadContext, m: ManifestRow): Pro
 
 function writeErrorsOf(err: unknown): { index: number; failure: UploadFailure }[] | null {
   if (!(err instanceof MongoBulkWriteError)) return null;
-  if (err.writeConcernError) return null; // applied but not majority-acknowledged: retry the request
+  if (writeConcernErrorOf(err)) return null; // applied but not majority-acknowledged: retry the request
   const list = Array.isArray(err.writeErrors) ? err.writeErrors : Object.values(err.writeErrors ?? {});
   if (list.length === 0) return null;
   return list.map((we) => ({ index: we.index, failure: classifyWriteError({ code: we.code, errmsg: we.errmsg }) }));
