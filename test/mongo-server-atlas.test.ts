@@ -115,6 +115,16 @@ describe('what mongod refuses', () => {
   });
 });
 
+describe('expressions', () => {
+  test('$max/$min of several values ignore missing and null, as in an upsert that creates the document', async () => {
+    await withServer(async (s, c) => {
+      const at = new Date('2026-11-23T18:00:00Z');
+      await col(c, 'exprs').updateOne({ _id: 1 }, [{ $set: { hi: { $max: ['$nope', at] }, lo: { $min: [null, '$nope', 3] }, none: { $max: ['$nope', null] } } }], { upsert: true });
+      assert.deepEqual(s.collection(DB, 'exprs'), [{ _id: 1, hi: at, lo: 3, none: null }]);
+    });
+  });
+});
+
 describe('int64', () => {
   test('int64 values come back as int64, and queries and sorts compare them as numbers', async () => {
     await withServer(async (_s, c) => {

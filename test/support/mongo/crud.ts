@@ -11,6 +11,7 @@ import { keyString, pathValues } from './keys.ts';
 import type { Collection, Store } from './store.ts';
 import { applyUpdate, idFirst, isReplacement, upsertDocument } from './update.ts';
 import { numericView } from './int64.ts';
+import { EXPRESSION_CONTEXT } from './expressions.ts';
 
 export interface CommandContext {
   store: Store;
@@ -244,6 +245,7 @@ const aggregate: Handler = (body, ctx) => {
   if (last?.$merge) throw new ServerError(2, '$merge is not supported by the test server');
   if (out !== undefined) stages = stages.slice(0, -1);
   const agg = new Aggregator(stages, {
+    context: EXPRESSION_CONTEXT,
     processingMode: ProcessingMode.CLONE_INPUT,
     collectionResolver: (other: string) => ctx.store.get(ctx.db, other)?.all().map(numericView) ?? [],
   });

@@ -6,6 +6,7 @@ import { updateOne } from 'mingo';
 import { cloneDeep, isEqual } from 'mingo/util';
 import { ServerError } from './errors.ts';
 import { isOperatorObject, keyString } from './keys.ts';
+import { EXPRESSION_CONTEXT } from './expressions.ts';
 
 export type UpdateSpec = Document | Document[];
 
@@ -91,7 +92,7 @@ export function applyUpdate(
     const res = updateOne(docs, opts.upsertInsert || !positional ? {} : (opts.filter ?? {}), modifier as Document, {
       arrayFilters: opts.arrayFilters,
       cloneMode: 'deep',
-    });
+    }, { context: EXPRESSION_CONTEXT });
     next = idFirst(docs[0]);
     if (prev._id !== undefined && keyString(next._id) !== keyString(prev._id)) {
       throw new ServerError(66, `Performing an update on the path '_id' would modify the immutable field '_id'`);
