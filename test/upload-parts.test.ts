@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { MongoBulkWriteError, MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb';
 import { BSON } from 'mongodb';
 import { PartBuilder, bsonSize, partBsonSize, hourIso, readingTime, type PartDoc } from '../gateway/upload/parts.ts';
-import { mergeDevices } from '../gateway/upload/device-groups.ts';
 import { backoffMs } from '../gateway/upload/backoff.ts';
 import { classify, classifyWriteError, oneLine } from '../gateway/upload/errors.ts';
 import type { StoredReading } from '../gateway/reading.ts';
@@ -127,23 +126,6 @@ test('the hour comes from the device time when intake used it, else from the rec
   // Windows shorter than an hour map into their hour.
   assert.equal(build(readings(1, { start: T0 + 59 * 60_000, window: T0 + 59 * 60_000 }))[0].hour.getTime(), T0);
   assert.equal(hourIso(T0), '2026-11-23T17:00:00Z');
-});
-
-test('device_groups merge keeps old devices, takes newer readings and is idempotent', () => {
-  const old = [
-    { device_id: 'a', group_id: 'g', cpu: 1, timestamp: '2026-11-23T15:00:00.000Z', status: 'online' as const },
-    { device_id: 'b', group_id: 'g', cpu: 2, timestamp: '2026-11-23T15:00:00.000Z', status: 'online' as const },
-    { device_id: 'c', group_id: 'g', cpu: 9, timestamp: '2026-11-23T18:00:00.000Z', status: 'online' as const },
-  ];
-  const incoming = [
-    { device_id: 'b', group_id: 'g', cpu: 20, timestamp: '2026-11-23T17:10:00.000Z', status: 'online' as const },
-    { device_id: 'c', group_id: 'g', cpu: 90, timestamp: '2026-11-23T17:10:00.000Z', status: 'online' as const },
-    { device_id: 'd', group_id: 'g', cpu: 4, timestamp: '2026-11-23T17:10:00.000Z', status: 'online' as const },
-  ];
-  const merged = mergeDevices(old, incoming);
-  assert.deepEqual(merged.map((d) => [d.device_id, d.cpu]), [['a', 1], ['b', 20], ['c', 9], ['d', 4]]);
-  assert.deepEqual(mergeDevices(merged, incoming), merged, 'replaying the same upload changes nothing');
-  assert.deepEqual(mergeDevices(mergeDevices([], incoming), old), merged, 'order does not matter');
 });
 
 test('backoff grows exponentially with full jitter, floored at the base and capped at the max', () => {

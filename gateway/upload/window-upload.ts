@@ -16,7 +16,7 @@ import { testPause } from './test-pause.ts';
  *   2. page through the window in store order, cut parts, record each part `_id` in the
  *      manifest, then `replaceOne({_id}, part, {upsert})` in an unordered `bulkWrite`, w: majority
  *   3. parts recorded earlier but not produced now → `deleteMany` (readings moved/dropped)
- *   4. `device_groups` read-merge-write per group, w: majority
+ *   4. `device_groups` merged per group by one pipeline update in Atlas, w: majority
  *   5. manifest phase `commit` with up_to = last position read
  *   6. `store.deleteWindow(window, up_to)`; manifest row removed
  *
