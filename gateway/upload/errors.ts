@@ -102,3 +102,13 @@ export function oneLine(err: unknown): string {
   const raw = err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
   return raw.split('\n')[0].replace(/(mongodb(?:\+srv)?:\/\/)[^@/\s]+@/g, '$1***@').slice(0, 300);
 }
+
+/** The per-document errors of a bulk write whose other documents Atlas took; null when the request as a whole failed. */
+export function writeErrorsOf(err: unknown): { index: number; failure: UploadFailure }[] | null {
+  if (!(err instanceof MongoBulkWriteError)) return null;
+  if (writeConcernErrorOf(err)) return null; // applied but not majority-acknowledged: retry the request
+  const list = Array.isArray(err.writeErrors) ? err.writeErrors : Object.values(err.writeErrors ?? {});
+  if (list.length === 0) return null;
+  return list.map((we) => ({ index: we.index, failure: classifyWriteError({ code: we.code, errmsg: we.errmsg }) }));
+}
+

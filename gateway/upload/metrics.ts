@@ -12,6 +12,10 @@ export function createUploadMetrics(registry: Registry) {
     queuedWindows: get('iotgw_upload_queued_windows', () => new Gauge({ name: 'iotgw_upload_queued_windows', help: 'Closed windows waiting for upload', registers: r })),
     queuedBytes: get('iotgw_upload_queued_bytes', () => new Gauge({ name: 'iotgw_upload_queued_bytes', help: 'Approximate bytes of closed windows waiting for upload', registers: r })),
     queuedReadings: get('iotgw_upload_queued_readings', () => new Gauge({ name: 'iotgw_upload_queued_readings', help: 'Readings in closed windows waiting for upload', registers: r })),
+    quarantineParts: get('iotgw_upload_quarantine_parts', () => new Gauge({ name: 'iotgw_upload_quarantine_parts', help: 'group_hours parts Atlas refused, set aside until iotgw upload --retry-quarantine', registers: r })),
+    quarantineReadings: get('iotgw_upload_quarantine_readings', () => new Gauge({ name: 'iotgw_upload_quarantine_readings', help: 'Readings in the quarantined parts', registers: r })),
+    quarantinedParts: get('iotgw_upload_quarantined_parts_total', () => new Counter({ name: 'iotgw_upload_quarantined_parts_total', help: 'Parts Atlas refused and the uploader set aside in the quarantine (a replay refused again counts again)', registers: r })),
+    duplicatesDropped: get('iotgw_upload_duplicates_dropped_total', () => new Counter({ name: 'iotgw_upload_duplicates_dropped_total', help: 'Readings left out of a part because Atlas held them in another part of this gateway already', registers: r })),
     atlasUp: get('iotgw_upload_atlas_up', () => new Gauge({ name: 'iotgw_upload_atlas_up', help: '1 when the last contact with Atlas succeeded, 0 when it failed, -1 when upload is disabled', registers: r })),
   };
 }

@@ -10,6 +10,8 @@ import { backoffMs, FailureLog } from './backoff.ts';
 import { classify, type UploadFailure } from './errors.ts';
 import { UploadLock } from './lock.ts';
 import { Abandoned, TransientUploadError, finishCommitted, runManifest, type WindowReport, type WindowUploadContext } from './window-upload.ts';
+import { Quarantine } from './quarantine.ts';
+import { retryQuarantined, type QuarantineRetryReport } from './quarantine-retry.ts';
 
 /** What the uploader needs from `gateway/buffer` (the `Buffer` class satisfies it structurally). */
 export interface UploadBuffer {
@@ -65,6 +67,8 @@ export interface UploadStatus {
   queued_readings: number;
   in_progress: boolean;
   next_pass: string | null;
+  /** Parts Atlas refused, set aside until `iotgw upload --retry-quarantine` (quarantine.ts). */
+  quarantine: { parts: number; readings: number };
 }
 
 /**
@@ -76,6 +80,7 @@ export class Uploader {
   readonly atlas: AtlasClient;
   readonly metrics: UploadMetrics;
   private readonly manifest: Manifest | null;
+  private readonly quarantine: Quarantine | null;
   private readonly lock: UploadLock | null;
   private readonly log: Logger;
   private readonly windowMs: number;
@@ -84,6 +89,8 @@ export class Uploader {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<UploadReport> | null = null;
+  /** Passes and quarantine retries run one at a time, in the order asked for. */
+  private serial: Promise<unknown> = Promise.resolve();
   private stopping = false;
   private started = false;
   private failStreak = 0;
@@ -91,6 +98,7 @@ export class Uploader {
   private lastSuccess: number | null = null;
   private lastError: { at: string; kind: string; reason: string } | null = null;
   private queue = { windows: 0, bytes: 0, readings: 0, at: 0 };
+  private quarantined = { parts: 0, readings: 0 };
   private refreshing: Promise<void> | null = null;
   private readonly bugsSeen = new Set<string>();
 
@@ -110,6 +118,7 @@ export class Uploader {
     const db = opts.db ?? opts.buffer.stores.sqlite.db;
     // A handle of the caller's own is durable on its own terms; the buffer's needs its store's sync.
     this.manifest = db ? new Manifest(db, opts.db ? undefined : () => opts.buffer.stores.sqlite.sync()) : null;
+    this.quarantine = db ? new Quarantine(db) : null;
     const lockPath = opts.lockPath !== undefined ? opts.lockPath : config.sqlite?.path ? `${config.sqlite.path}.upload.lock` : null;
     this.lock = lockPath ? new UploadLock(lockPath) : null;
   }
@@ -138,6 +147,7 @@ export class Uploader {
     if (this.migrated) return;
     if (!this.manifest) throw new Error('Uploader needs the SQLite handle of the buffer (buffer.stores.sqlite.db or options.db)');
     this.manifest.migrate();
+    this.quarantine!.migrate();
     this.migrated = true;
   }
 
@@ -165,8 +175,66 @@ export class Uploader {
   /** One pass now (or the one already running). Never throws: the report says what happened. */
   runOnce(): Promise<UploadReport> {
     if (this.running) return this.running;
-    this.running = this.pass().finally(() => { this.running = null; });
+    this.running = this.inTurn(() => this.pass()).finally(() => { this.running = null; });
     return this.running;
+  }
+
+  /**
+   * Sends every quarantined part to Atlas again (after the operator fixed what made Atlas refuse
+   * it): `iotgw upload --retry-quarantine`. Never throws: the report says what happened.
+   */
+  retryQuarantine(): Promise<QuarantineRetryReport> {
+    return this.inTurn(async () => {
+      const report: QuarantineRetryReport = { enabled: this.enabled, ok: true, parts: [], uploaded: { parts: 0, readings: 0 }, remaining: { parts: 0, readings: 0 }, error: null };
+      const fail = (f: UploadFailure): QuarantineRetryReport => {
+        report.ok = false;
+        report.error = { ...f, at: new Date(this.now()).toISOString() };
+        return report;
+      };
+      try {
+        const blocked = await this.prepare();
+        if (blocked) return fail(blocked);
+        if (!this.enabled || !this.manifest) return report;
+        Object.assign(report, await retryQuarantined(this.context(), report));
+        this.metrics.documents.inc(report.uploaded.parts);
+        if (report.error) this.metrics.errors.inc({ kind: report.error.kind });
+        return report;
+      } catch (err) {
+        return fail(classify(err));
+      } finally {
+        this.refreshQuarantine();
+      }
+    });
+  }
+
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const turn = this.serial.then(fn, fn);
+    this.serial = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /**
+   * What every pass and retry needs first: the manifest tables, the lock against a second
+   * uploading process, and Atlas. Returns the failure that stops it, or null.
+   */
+  private async prepare(): Promise<UploadFailure | null> {
+    if (!this.enabled || !this.manifest || this.stopping) return null;
+    this.migrate();
+    const holder = this.lock?.acquire() ?? null;
+    if (holder !== null) {
+      const f: UploadFailure = { kind: 'transient', scope: 'global', reason: `another iotgw process (pid ${holder}) is uploading from this buffer` };
+      this.failures.failed('upload skipped', f);
+      return f;
+    }
+    try {
+      await this.atlas.ready({ applyTimeout: true });
+      return null;
+    } catch (err) {
+      const f = classify(err);
+      this.failures.failed('Atlas unreachable, closed windows stay queued', f);
+      this.metrics.atlasUp.set(0);
+      return f;
+    }
   }
 
   status(): UploadStatus {
@@ -181,13 +249,29 @@ export class Uploader {
       queued_readings: this.queue.readings,
       in_progress: this.running !== null,
       next_pass: this.nextPassAt !== null ? new Date(this.nextPassAt).toISOString() : null,
+      quarantine: { ...this.quarantined },
     };
+  }
+
+  /** Re-reads the quarantine's size (a count over a small table) into the status and gauges. */
+  private refreshQuarantine(): void {
+    if (!this.quarantine) return;
+    try {
+      this.migrate();
+      this.quarantined = this.quarantine.summary();
+    } catch (err) {
+      this.log.debug({ reason: classify(err).reason }, 'could not read the upload quarantine');
+      return;
+    }
+    this.metrics.quarantineParts.set(this.quarantined.parts);
+    this.metrics.quarantineReadings.set(this.quarantined.readings);
   }
 
   /** Recomputes the queued-window figures (closed windows in either store). */
   refreshQueue(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
+        this.refreshQuarantine();
         const list = await this.opts.buffer.listWindows();
         this.setQueue(list);
       } catch (err) {
@@ -241,7 +325,7 @@ export class Uploader {
     const { config } = this.opts;
     return {
       gatewayId: config.gateway_id, windowMs: this.windowMs, partMaxBytes: config.upload.part_max_bytes, readPage: config.upload.read_page,
-      log: this.log, manifest: this.manifest!, now: this.now,
+      log: this.log, manifest: this.manifest!, quarantine: this.quarantine!, now: this.now,
       groupHours: () => this.atlas.groupHours(), deviceGroups: () => this.atlas.deviceGroups(),
       store: (kind) => {
         const s = kind === 'redis' ? this.opts.buffer.stores.redis : this.opts.buffer.stores.sqlite;
@@ -263,33 +347,15 @@ export class Uploader {
       this.metrics.errors.inc({ kind: f.kind });
     };
     try {
+      const blocked = await this.prepare();
+      if (blocked) {
+        fail(blocked);
+        return report;
+      }
       if (!this.enabled || !this.manifest || this.stopping) return report;
-      this.migrate();
-      const holder = this.lock?.acquire() ?? null;
-      if (holder !== null) {
-        const f: UploadFailure = { kind: 'transient', scope: 'global', reason: `another iotgw process (pid ${holder}) is uploading from this buffer` };
-        fail(f);
-        this.failures.failed('upload skipped', f);
-        return report;
-      }
-      try {
-        await this.atlas.ready();
-      } catch (err) {
-        const f = classify(err);
-        fail(f);
-        this.failures.failed('Atlas unreachable, closed windows stay queued', f);
-        this.metrics.atlasUp.set(0);
-        return report;
-      }
       const ctx = this.context();
       for (const window of await this.targets(started)) {
         if (this.stopping) break;
-        const due = this.manifest.get(window);
-        if (due && due.phase === 'upload' && due.next_attempt_at > this.now()) {
-          report.skipped.push({ window: iso(window), reason: `refused by Atlas, next attempt at ${iso(due.next_attempt_at)}: ${due.last_error}` });
-          report.ok = false;
-          continue;
-        }
         let outcome: WindowReport | null;
         try {
           outcome = await this.opts.buffer.exclusive(() => this.uploadWindow(ctx, window));
@@ -312,20 +378,18 @@ export class Uploader {
         }
         if (!outcome) continue;
         report.windows.push(outcome);
-        if (outcome.result === 'refused') {
-          const m = this.manifest.get(window);
-          const { retry_base_ms, retry_max_ms } = this.opts.config.upload;
-          const next = this.now() + backoffMs(m?.attempts ?? 0, retry_base_ms, retry_max_ms);
-          this.manifest.failed(window, outcome.error ?? 'refused', next);
-          this.metrics.errors.inc({ kind: 'permanent' }, outcome.groups.reduce((n, g) => n + g.refused, 0));
+        if (outcome.quarantined.parts > 0) {
+          // Atlas refused parts: they wait in the quarantine, the rest of the window went up.
+          this.metrics.errors.inc({ kind: 'permanent' }, outcome.quarantined.parts);
+          this.metrics.quarantinedParts.inc(outcome.quarantined.parts);
           this.lastError = { at: new Date(this.now()).toISOString(), kind: 'permanent', reason: outcome.error ?? 'refused' };
           report.ok = false;
-          continue;
         }
+        this.metrics.duplicatesDropped.inc(outcome.duplicates_dropped);
         report.readings += outcome.readings;
         report.parts += outcome.parts;
         this.metrics.readings.inc(outcome.deleted);
-        this.log.info({ window: outcome.window, store: outcome.store, readings: outcome.readings, parts: outcome.parts, deleted: outcome.deleted, groups: outcome.groups.length, result: outcome.result }, 'window uploaded');
+        this.log.info({ window: outcome.window, store: outcome.store, readings: outcome.readings, parts: outcome.parts, deleted: outcome.deleted, groups: outcome.groups.length, result: outcome.result, duplicates_dropped: outcome.duplicates_dropped, quarantined: outcome.quarantined.parts }, 'window uploaded');
       }
       this.metrics.atlasUp.set(1);
       if (!report.error) {
@@ -380,7 +444,7 @@ export class Uploader {
         await this.opts.buffer.consolidate(window);
         store = 'sqlite';
       }
-      m = this.manifest!.begin(window, store, this.now());
+      m = this.manifest!.begin(window, store, this.now(), ctx.partMaxBytes);
     }
     return runManifest(ctx, m);
   }
