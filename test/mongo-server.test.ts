@@ -11,7 +11,6 @@ import {
   Decimal128,
   Long,
   MongoBulkWriteError,
-  MongoClient,
   MongoNetworkError,
   MongoNetworkTimeoutError,
   MongoServerError,

@@ -31,7 +31,6 @@ async function withHarness(fn: (h: Harness, db: string) => Promise<void>): Promi
 }
 
 const metric = async (h: Harness, name: string): Promise<string> => h.metrics.registry.getSingleMetricAsString(name);
-const groupHoursWrite = (name: string, body: { update?: string }): boolean => name === 'update' && body.update === 'group_hours';
 
 test('legacy device_groups with duplicate group_ids: the unique index fails with 11000, one warning, uploads go on', { skip }, () => withHarness(async (h, db) => {
   const client = new MongoClient(mongo.uri);

@@ -297,7 +297,7 @@ test('mongodb.uri unset: upload disabled with one warning, readings stay queued'
     assert.equal(r.enabled, false);
     assert.equal(h.lines.filter((l) => /upload disabled/.test(l.msg)).length, 1);
     await h.uploader.refreshQueue();
-    assert.deepEqual({ ...h.uploader.status(), last_success: null }, { enabled: false, atlas: 'disabled', last_success: null, last_error: null, queued_windows: 1, queued_bytes: h.uploader.status().queued_bytes, queued_readings: 5, in_progress: false, next_pass: null, quarantine: { parts: 0, readings: 0 } });
+    assert.deepEqual({ ...h.uploader.status(), last_success: null }, { enabled: false, atlas: 'disabled', last_success: null, last_error: null, queued_windows: 1, queued_bytes: h.uploader.status().queued_bytes, queued_readings: 5, in_progress: false, next_pass: null, quarantine: { parts: 0, readings: 0 }, uplink: { bytes_per_second: null, part_bytes: 8 * 1024 * 1024, socket_timeout_ms: 60_000 } });
     assert.match(await metric(h, 'iotgw_upload_atlas_up'), / -1$/m);
   } finally {
     await h.cleanup();

@@ -14,7 +14,8 @@ import { RidRanges, type RidRange } from './rid-ranges.ts';
  *   into the batch's [lowest, highest] seq: for new readings (seqs above everything uploaded) the
  *   index finds nothing;
  * - `rcv:` ids (readings without seq) can only be held twice by this gateway's own two stores,
- *   which file them under the same group and hour: for those, the other parts of that group-hour.
+ *   which file them under the same group and hour: for those (and ids of any other shape), the
+ *   other parts of that group-hour.
  * The exact overlap is then computed here from the returned `rid_ranges`.
  *
  * "Other parts" excludes the window's own (`own`: every `_id` its manifest recorded): a replay
@@ -36,12 +37,12 @@ const CLAUSES_PER_QUERY = 500;
 export async function withoutHeldReadings(coll: Collection<PartDoc>, gatewayId: string, parts: PartDoc[], own: ReadonlySet<string>): Promise<GuardResult> {
   if (parts.length === 0) return { parts, dropped: 0, holders: [] };
   const bounds = new Map<string, [number, number]>();
-  const receiptKeys = new Set<string>();
+  const hourKeys = new Set<string>();
   const groupHours = new Map<string, { group_id: string; hour: Date; prefix: string }>();
   for (const p of parts) {
     for (const r of p.rid_ranges) {
-      if (r.k.startsWith('rcv:')) {
-        receiptKeys.add(r.k);
+      if (!r.k.startsWith('dev:')) {
+        hourKeys.add(r.k);
         const prefix = `${gatewayId}:${p.group_id}:${hourIso(p.hour.getTime())}:`;
         groupHours.set(prefix, { group_id: p.group_id, hour: p.hour, prefix });
         continue;
@@ -70,7 +71,7 @@ export async function withoutHeldReadings(coll: Collection<PartDoc>, gatewayId: 
       let holds = false;
       for (const r of doc.rid_ranges) {
         const b = bounds.get(r.k);
-        if ((b && r.hi >= b[0] && r.lo <= b[1]) || receiptKeys.has(r.k)) {
+        if ((b && r.hi >= b[0] && r.lo <= b[1]) || hourKeys.has(r.k)) {
           held.addRange(r);
           holds = true;
         }

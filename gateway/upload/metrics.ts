@@ -16,6 +16,7 @@ export function createUploadMetrics(registry: Registry) {
     quarantineReadings: get('iotgw_upload_quarantine_readings', () => new Gauge({ name: 'iotgw_upload_quarantine_readings', help: 'Readings in the quarantined parts', registers: r })),
     quarantinedParts: get('iotgw_upload_quarantined_parts_total', () => new Counter({ name: 'iotgw_upload_quarantined_parts_total', help: 'Parts Atlas refused and the uploader set aside in the quarantine (a replay refused again counts again)', registers: r })),
     duplicatesDropped: get('iotgw_upload_duplicates_dropped_total', () => new Counter({ name: 'iotgw_upload_duplicates_dropped_total', help: 'Readings left out of a part because Atlas held them in another part of this gateway already', registers: r })),
+    uplinkBytesPerSecond: get('iotgw_upload_uplink_bytes_per_second', () => new Gauge({ name: 'iotgw_upload_uplink_bytes_per_second', help: 'Measured rate of upload writes to Atlas (0: not measured yet); part size and socket timeout follow it', registers: r })),
     atlasUp: get('iotgw_upload_atlas_up', () => new Gauge({ name: 'iotgw_upload_atlas_up', help: '1 when the last contact with Atlas succeeded, 0 when it failed, -1 when upload is disabled', registers: r })),
   };
 }

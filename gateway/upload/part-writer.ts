@@ -1,4 +1,4 @@
-import { LatestPerDevice, type PartDoc } from './parts.ts';
+import { LatestPerDevice, partBytes, type PartDoc } from './parts.ts';
 import { classify, writeErrorsOf, type UploadFailure } from './errors.ts';
 import { withoutHeldReadings } from './duplicate-guard.ts';
 import type { ManifestRow } from './manifest.ts';
@@ -86,7 +86,7 @@ export class PartWriter {
   }
 
   private async write(pending: Promise<PartDoc[]>, recorded: Promise<void>): Promise<void> {
-    const { ctx, m } = this;
+    const { ctx } = this;
     const parts = await pending;
     for (const p of parts) {
       this.produced.add(p._id);
@@ -100,13 +100,17 @@ export class PartWriter {
     if (parts.length === 0) return;
     const coll = await ctx.groupHours().catch((err) => { throw new TransientUploadError(classify(err)); });
     const refused = new Map<number, UploadFailure>();
+    const bytes = parts.reduce((n, p) => n + partBytes(p), 0);
+    const started = performance.now();
     try {
       await coll.bulkWrite(
         parts.map((p) => ({ replaceOne: { filter: { _id: p._id }, replacement: p, upsert: true } })),
         { ordered: false, writeConcern: { w: 'majority' } },
       );
+      ctx.onWrite?.(bytes, performance.now() - started, true);
     } catch (err) {
       const failures = writeErrorsOf(err);
+      ctx.onWrite?.(bytes, performance.now() - started, failures !== null);
       if (!failures) throw new TransientUploadError(classify(err)); // the request as a whole failed
       for (const { index, failure } of failures) {
         if (failure.kind === 'transient' || failure.scope === 'global') throw new TransientUploadError(failure);

@@ -168,7 +168,7 @@ export class PartBuilder {
     // Time order inside a part (stable: ties keep store order). Parts of one hour are ordered by
     // `part_key`'s position; a late part can hold readings older than an earlier part's.
     p.entries.sort((a, b) => a._t.getTime() - b._t.getTime());
-    return {
+    const doc: PartDoc = {
       _id: partId(this.opts.gatewayId, p.groupId, p.hour, this.opts.store, p.firstPos),
       gateway_id: this.opts.gatewayId,
       group_id: p.groupId,
@@ -181,6 +181,8 @@ export class PartBuilder {
       rid_ranges: p.ranges.toArray(),
       readings: p.entries,
     };
+    sealedBytes.set(doc, p.bytes);
+    return doc;
   }
 
 }
@@ -221,6 +223,12 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const isoLike = (s: unknown): boolean => typeof s === 'string' && ISO.test(s);
 
 const EMPTY_RANGES = new RidRanges();
+
+/** The builder's byte count of each part it sealed (an upper bound of its BSON size). */
+const sealedBytes = new WeakMap<PartDoc, number>();
+
+/** About how many bytes a part puts on the wire: the builder's count, else (a rebuilt or quarantined part) its BSON size. */
+export const partBytes = (doc: PartDoc): number => sealedBytes.get(doc) ?? BSON.calculateObjectSize(doc);
 
 /**
  * The part without the readings `drop` names (Atlas holds them in another part already,

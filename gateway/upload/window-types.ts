@@ -60,4 +60,6 @@ export interface WindowUploadContext {
   stopping: () => boolean;
   now: () => number;
   onPartsAcked?: (parts: number) => void;
+  /** A bulk write of about `bytes` ended after `ms`: acknowledged (`ok`) or failed (uplink.ts measures the uplink from these). */
+  onWrite?: (bytes: number, ms: number, ok: boolean) => void;
 }
