@@ -6,7 +6,7 @@ export function createUploadMetrics(registry: Registry) {
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
     lastSuccess: get('iotgw_upload_last_success_timestamp_seconds', () => new Gauge({ name: 'iotgw_upload_last_success_timestamp_seconds', help: 'Unix time of the last upload pass that left nothing closed behind (0: never)', registers: r })),
-    errors: get('iotgw_upload_errors_total', () => new Counter({ name: 'iotgw_upload_errors_total', help: 'Upload failures, by kind (transient: retried with backoff; permanent: refused by Atlas, kept queued)', labelNames: ['kind'], registers: r })),
+    errors: get('iotgw_upload_errors_total', () => new Counter({ name: 'iotgw_upload_errors_total', help: 'Upload failures, by kind (transient: retried with backoff; permanent: refused by Atlas: a part set aside in the quarantine, or credentials)', labelNames: ['kind'], registers: r })),
     readings: get('iotgw_upload_readings_total', () => new Counter({ name: 'iotgw_upload_readings_total', help: 'Readings acknowledged by Atlas and deleted locally', registers: r })),
     documents: get('iotgw_upload_documents_total', () => new Counter({ name: 'iotgw_upload_documents_total', help: 'group_hours parts acknowledged by Atlas (replays count again)', registers: r })),
     queuedWindows: get('iotgw_upload_queued_windows', () => new Gauge({ name: 'iotgw_upload_queued_windows', help: 'Closed windows waiting for upload', registers: r })),
