@@ -1,32 +1,21 @@
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Long, MongoClient, type Collection } from 'mongodb';
-import { startMongoForTests, type MongoWireServer } from './support/mongo-server.ts';
-import { HOUR, atlasContents, makeReadings, openHarness, type Harness } from './support/upload-driver.ts';
+import { atlasContents, makeReadings, openHarness, type Harness } from './support/upload-driver.ts';
+import { hourAgo, uploadSuite } from './support/upload-suite.ts';
 import { upsertDeviceGroup, type DeviceGroupDoc } from '../gateway/upload/device-groups.ts';
 import type { Reading } from '../gateway/reading.ts';
 
 // device_groups by one atomic aggregation-pipeline update (issue 21, item 3): the merge rules,
 // two gateways uploading the same group at once, and legacy values that keep their BSON types.
 
-let mongo: { uri: string; server?: MongoWireServer; stop(): Promise<void> };
-let client: MongoClient;
-let dbSeq = 0;
-before(async () => {
-  mongo = await startMongoForTests();
-  client = new MongoClient(mongo.uri);
-});
-after(async () => {
-  await client.close();
-  await mongo.stop();
-});
+const suite = uploadSuite('groups');
+const { freshDb } = suite;
 
-const freshDb = (): string => `iotgw_groups_${process.pid}_${++dbSeq}`;
-const hourAgo = (n: number): number => Math.floor(Date.now() / HOUR) * HOUR - n * HOUR;
 const reading = (device_id: string, cpu: number, timestamp: string) => ({ device_id, group_id: 'g', cpu, timestamp, status: 'online' as const });
 
 test('the merge keeps old devices, takes newer readings, keeps created_at, and is idempotent and order-independent', async () => {
-  const coll = client.db(freshDb()).collection<DeviceGroupDoc>('device_groups');
+  const coll = suite.client.db(freshDb()).collection<DeviceGroupDoc>('device_groups');
   const old = [reading('a', 1, '2026-11-23T15:00:00.000Z'), reading('b', 2, '2026-11-23T15:00:00.000Z'), reading('c', 9, '2026-11-23T18:00:00.000Z')];
   const incoming = [reading('b', 20, '2026-11-23T17:10:00.000Z'), reading('c', 90, '2026-11-23T17:10:00.000Z'), reading('d', 4, '2026-11-23T17:10:00.000Z')];
   const t1 = new Date('2026-11-23T18:00:00Z');
@@ -40,7 +29,7 @@ test('the merge keeps old devices, takes newer readings, keeps created_at, and i
   await upsertDeviceGroup(coll, 'g', incoming, t2);
   assert.deepEqual(await read(coll), merged, 'replaying the same upload changes nothing');
   // The other order, and an older clock: the same devices, created_at and last_updated.
-  const other = client.db(freshDb()).collection<DeviceGroupDoc>('device_groups');
+  const other = suite.client.db(freshDb()).collection<DeviceGroupDoc>('device_groups');
   await upsertDeviceGroup(other, 'g', incoming, t2);
   await upsertDeviceGroup(other, 'g', old, t1);
   const reversed = await read(other);
@@ -64,41 +53,41 @@ test('two gateways uploading the same group at the same moment: both sites\' dev
   const db = freshDb();
   const sites: Harness[] = [];
   try {
-    for (const site of ['north', 'south']) sites.push(await openHarness({ mongoUri: mongo.uri, database: db, overrides: { gateway_id: `gw-${site}` } }));
+    for (const site of ['north', 'south']) sites.push(await openHarness({ mongoUri: suite.mongo.uri, database: db, overrides: { gateway_id: `gw-${site}` } }));
     const w = hourAgo(2);
     await sites[0].buffer.append(siteReadings('north', w, 'n'));
     await sites[1].buffer.append(siteReadings('south', w, 's'));
     // Both device_groups writes wait until both gateways have got that far: a merge that read the
     // document first and wrote it back would now drop the other site's devices.
-    mongo.server!.faults.delayMs = 400;
-    mongo.server!.faults.delayFilter = (name, body) => (name === 'update' || name === 'find') && (body.update === 'device_groups' || body.find === 'device_groups');
+    suite.mongo.server!.faults.delayMs = 400;
+    suite.mongo.server!.faults.delayFilter = (name, body) => (name === 'update' || name === 'find') && (body.update === 'device_groups' || body.find === 'device_groups');
     const reports = await Promise.all(sites.map((h) => h.uploader.runOnce()));
-    mongo.server!.faults.reset();
+    suite.mongo.server!.faults.reset();
     for (const r of reports) assert.equal(r.error, null);
-    const { groups, rids } = await atlasContents(mongo.uri, db);
+    const { groups, rids } = await atlasContents(suite.mongo.uri, db);
     assert.equal(rids.length, 24);
     assert.equal(groups.length, 1);
     assert.deepEqual(groups[0].devices.map((d: { device_id: string }) => d.device_id), ['north-dev-000', 'north-dev-001', 'north-dev-002', 'south-dev-000', 'south-dev-001', 'south-dev-002']);
   } finally {
-    mongo.server?.faults.reset();
+    suite.mongo.server?.faults.reset();
     for (const h of sites) await h.cleanup();
   }
 });
 
 test('values a legacy writer stored as int64 stay int64 after the gateway merged its devices in', async () => {
   const db = freshDb();
-  await client.db(db).collection('device_groups').insertOne({
+  await suite.client.db(db).collection('device_groups').insertOne({
     group_id: 'grp-0', created_at: new Date(0), last_updated: new Date(0),
     devices: [{ device_id: 'legacy-1', group_id: 'grp-0', uptime_ms: Long.fromNumber(86_400_000_123), boot_count: Long.fromNumber(7), timestamp: '2025-01-01T00:00:00.000000', status: 'online' }],
   });
-  const h = await openHarness({ mongoUri: mongo.uri, database: db });
+  const h = await openHarness({ mongoUri: suite.mongo.uri, database: db });
   try {
     await h.buffer.append(makeReadings(6, { start: hourAgo(2) + 1000, tag: 'i64', groups: 1, devices: 2 }));
     assert.equal((await h.uploader.runOnce()).error, null);
   } finally {
     await h.cleanup();
   }
-  const raw = new MongoClient(mongo.uri, { promoteLongs: false });
+  const raw = new MongoClient(suite.mongo.uri, { promoteLongs: false });
   try {
     const g = await raw.db(db).collection('device_groups').findOne({ group_id: 'grp-0' });
     assert.deepEqual(g!.devices.map((d: { device_id: string }) => d.device_id), ['dev-000', 'dev-001', 'legacy-1']);

@@ -1,8 +1,7 @@
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MongoClient } from 'mongodb';
-import { startMongoForTests, type MongoWireServer } from './support/mongo-server.ts';
 import { HOUR, atlasContents, makeReadings, openHarness, type Harness } from './support/upload-driver.ts';
+import { hourAgo, uploadSuite } from './support/upload-suite.ts';
 import { withoutHeldReadings } from '../gateway/upload/duplicate-guard.ts';
 import { PartBuilder, type PartDoc } from '../gateway/upload/parts.ts';
 import type { Reading, StoredReading } from '../gateway/reading.ts';
@@ -12,20 +11,8 @@ import type { Reading, StoredReading } from '../gateway/reading.ts';
 // first line; here it is out of the picture: the retries reach a gateway whose data dir is new
 // (an SD card replaced, a record gone), so only Atlas knows them.
 
-let mongo: { uri: string; server?: MongoWireServer; stop(): Promise<void> };
-let client: MongoClient;
-let dbSeq = 0;
-before(async () => {
-  mongo = await startMongoForTests();
-  client = new MongoClient(mongo.uri);
-});
-after(async () => {
-  await client.close();
-  await mongo.stop();
-});
-
-const freshDb = (): string => `iotgw_dups_${process.pid}_${++dbSeq}`;
-const hourAgo = (n: number): number => Math.floor(Date.now() / HOUR) * HOUR - n * HOUR;
+const suite = uploadSuite('dups');
+const { freshDb } = suite;
 
 /** Readings of 4 devices in one group with (boot_id, seq) ids, as intake builds them: seq from..to-1, one every 10 s from `start`. */
 function seqReadings(from: number, to: number, start: number, boot = 'b1'): Reading[] {
@@ -38,8 +25,8 @@ function seqReadings(from: number, to: number, start: number, boot = 'b1'): Read
 
 async function withTwoSites(fn: (first: Harness, second: Harness, db: string) => Promise<void>): Promise<void> {
   const db = freshDb();
-  const first = await openHarness({ mongoUri: mongo.uri, database: db });
-  const second = await openHarness({ mongoUri: mongo.uri, database: db }); // same gateway_id, new data dir
+  const first = await openHarness({ mongoUri: suite.mongo.uri, database: db });
+  const second = await openHarness({ mongoUri: suite.mongo.uri, database: db }); // same gateway_id, new data dir
   try {
     await fn(first, second, db);
   } finally {
@@ -58,7 +45,7 @@ test('retries of uploaded readings, hours later, with no local record of them: A
   assert.equal(report.windows[0].duplicates_dropped, 60);
   assert.match(await second.metrics.registry.getSingleMetricAsString('iotgw_upload_duplicates_dropped_total'), / 60$/m);
   assert.ok(second.lines.some((l) => l.level === 40 && /Atlas holds them in other parts already/.test(l.msg) && l.readings === 60));
-  const { rids, parts } = await atlasContents(mongo.uri, db);
+  const { rids, parts } = await atlasContents(suite.mongo.uri, db);
   assert.equal(rids.length, 132);
   assert.equal(new Set(rids).size, 132);
   // The new part holds only the new seqs, and its summary says so.
@@ -69,7 +56,7 @@ test('retries of uploaded readings, hours later, with no local record of them: A
   await second.buffer.append(seqReadings(0, 5, hourAgo(1) + 1000, 'b2'));
   const reboot = await second.uploader.runOnce();
   assert.equal(reboot.windows[0].duplicates_dropped, 0);
-  assert.equal((await atlasContents(mongo.uri, db)).rids.length, 152);
+  assert.equal((await atlasContents(suite.mongo.uri, db)).rids.length, 152);
 }));
 
 test('readings without seq held twice (the same receipt id in two copies of one hour) go up once', () => withTwoSites(async (first, second, db) => {
@@ -83,13 +70,13 @@ test('readings without seq held twice (the same receipt id in two copies of one 
   await second.buffer.append([...readings, ...makeReadings(2, { start: w + 60_000, groups: 2 }).map((r, i) => ({ ...r, id: `rcv:0192a1b2c3d5-0a1-8b2-0c3d4e5f6a7b/${i}` }))]);
   const report = await second.uploader.runOnce();
   assert.equal(report.windows[0].duplicates_dropped, 12);
-  const { rids } = await atlasContents(mongo.uri, db);
+  const { rids } = await atlasContents(suite.mongo.uri, db);
   assert.equal(rids.length, 14);
   assert.equal(new Set(rids).size, 14);
 }));
 
 test('the check leaves the window\'s own parts alone and finds exactly the overlapping readings', async () => {
-  const coll = client.db(freshDb()).collection<PartDoc>('group_hours');
+  const coll = suite.client.db(freshDb()).collection<PartDoc>('group_hours');
   await coll.createIndex({ 'rid_ranges.k': 1, 'rid_ranges.hi': 1 });
   const build = (rs: StoredReading[]): PartDoc[] => {
     const b = new PartBuilder({ gatewayId: 'gw', store: 'sqlite', windowMs: HOUR, partMaxBytes: 1 << 20 });
