@@ -139,6 +139,11 @@ export const schema = {
     database: { type: 'string', default: 'iot_database', pattern: /^[^/\\. "$]{1,63}$/, hint: 'must be a MongoDB database name' },
     connect_timeout_ms: { type: 'int', default: 10000, min: 100, max: 600000 },
     server_selection_timeout_ms: { type: 'int', default: 10000, min: 100, max: 600000 },
+    /**
+     * The least time an Atlas request may wait without progress (the driver's socket timeout).
+     * Upload writes get more once the measured uplink says a part takes longer (upload/uplink.ts).
+     */
+    socket_timeout_ms: { type: 'int', default: 60000, min: 500, max: 3600000 },
   },
   upload: {
     interval_seconds: { type: 'int', default: 3600, min: 1, max: 86400 },

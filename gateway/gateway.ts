@@ -16,6 +16,7 @@ import { TrafficStats } from './status/traffic.ts';
 import { Inventory } from './inventory/inventory.ts';
 import { Uploader } from './upload/uploader.ts';
 import { registerGroupRoutes } from './upload/routes.ts';
+import { retryQuarantineCommand, uploadNowCommand } from './upload/upload-now.ts';
 import { SystemdNotifier } from './systemd.ts';
 import { Discovery } from './discovery/discovery.ts';
 import { AdminServer } from './admin/server.ts';
@@ -115,6 +116,9 @@ export class Gateway {
     await this.inventory.start();
     const uploader = new Uploader({ config, log, metrics: this.metrics, buffer: this.buffer });
     this.uploader = uploader;
+    // `iotgw upload --now` / `--retry-quarantine` while the daemon runs: the daemon does it.
+    this.admin.register('upload-now', () => uploadNowCommand(uploader));
+    this.admin.register('upload-retry-quarantine', () => retryQuarantineCommand(uploader));
 
     const intake = new Intake(config, this.buffer, this.metrics, this.traffic, log, this.keys);
     this.intake = intake;

@@ -18,7 +18,10 @@ const USAGE = `usage: iotgw <command> [--config FILE]
 commands:
   start          run the gateway (what systemd and \`npm start\` run)
   check-config   validate the configuration and print the effective settings, secrets masked
-  upload --now   run one upload pass to MongoDB Atlas and print what it did
+  upload --now   run one upload pass to MongoDB Atlas and print what it did (through the
+                 running daemon when there is one, else in this process)
+  upload --retry-quarantine
+                 send the parts Atlas refused (after fixing why) again; with --now, then a pass
   devices        add, list or revoke device keys (iotgw devices --help)
   reload         make the running daemon re-read its config and device keys (as systemctl reload)
   doctor         check config, Redis, SQLite, disk, clock, Atlas and mDNS; one line per check
@@ -34,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, now: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, now: { type: 'boolean' }, 'retry-quarantine': { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } } });
   } catch (err) {
     process.stderr.write(`iotgw: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
@@ -76,12 +79,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger(config.log.level);
   if (command === 'upload') {
-    if (!values.now) {
-      process.stderr.write('iotgw: `upload` needs --now (the daemon uploads on its own schedule)\n');
+    if (!values.now && !values['retry-quarantine']) {
+      process.stderr.write('iotgw: `upload` needs --now or --retry-quarantine (the daemon uploads on its own schedule)\n');
       return 2;
     }
     const { runUploadNow } = await import('./upload/upload-now.ts');
-    return runUploadNow(config, log);
+    return runUploadNow(config, log, process.stdout, { now: values.now === true, retryQuarantine: values['retry-quarantine'] === true });
   }
   return runDaemon(config, log, () => loadConfig({ file: values.config }));
 }

@@ -11,6 +11,8 @@ import { HOUR, makeReadings, openHarness, type Harness } from './support/upload-
 
 const doc = readFileSync(fileURLToPath(new URL('../docs/atlas.md', import.meta.url)), 'utf8');
 const queries = [...doc.matchAll(/```mongosh\n([\s\S]*?)```/g)].map((m) => m[1].trim());
+// Audits (```mongosh audit): checks that must come back empty.
+const audits = [...doc.matchAll(/```mongosh audit\n([\s\S]*?)```/g)].map((m) => m[1].trim());
 
 let mongo: Awaited<ReturnType<typeof startMongoForTests>>;
 let client: MongoClient;
@@ -53,7 +55,7 @@ function shim(db: Db) {
       return {
         find: (q = {}, projection?: Record<string, 0 | 1>) => chain(c.find(q, { projection })),
         findOne: (q = {}, projection?: Record<string, 0 | 1>) => c.findOne(q, { projection }),
-        aggregate: (pipeline: object[]) => c.aggregate(pipeline).toArray(),
+        aggregate: (pipeline: object[], options?: object) => c.aggregate(pipeline, options).toArray(),
         distinct: (field: string, q = {}) => c.distinct(field, q),
         countDocuments: (q = {}) => c.countDocuments(q),
       };
@@ -112,4 +114,21 @@ test('the documented answers are right', async () => {
   assert.equal(latest.group_id, 'greenhouse-1');
   assert.equal(latest._id, undefined);
   assert.deepEqual(latest.devices.map((d: any) => d.device_id), ['esp32-a1', 'esp32-b2']);
+});
+
+test('the audit for readings held twice returns nothing, and finds a planted duplicate', async () => {
+  assert.equal(audits.length, 1);
+  assert.deepEqual(await run(audits[0]), [], 'each reading once');
+  // Copy one reading of the 10:00 hour into a part of 11:00 of the same gateway.
+  const coll = client.db(database).collection('group_hours');
+  const [a] = await coll.find({ hour: new Date(T) }).limit(1).toArray();
+  const [b] = await coll.find({ hour: new Date(T + HOUR) }).limit(1).toArray();
+  await coll.updateOne({ _id: b._id }, { $push: { readings: a.readings[0] } });
+  try {
+    const found = await run(audits[0]);
+    assert.deepEqual(found.map((r: any) => [r._id.gateway_id, r._id.hour.getTime() - T, r.duplicate_rids, r.extra_copies]), [['pi-greenhouse', 0, 1, 1]]);
+  } finally {
+    await coll.updateOne({ _id: b._id }, { $pop: { readings: 1 } });
+  }
+  assert.deepEqual(await run(audits[0]), []);
 });

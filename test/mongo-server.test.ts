@@ -8,11 +8,9 @@ import { createInterface } from 'node:readline';
 import { deserialize, serialize } from 'bson';
 import {
   Binary,
-  type Collection,
   Decimal128,
   Long,
   MongoBulkWriteError,
-  MongoClient,
   MongoNetworkError,
   MongoNetworkTimeoutError,
   MongoServerError,
@@ -21,31 +19,8 @@ import {
   type Document,
 } from 'mongodb';
 import { MongoWireServer, startMongoForTests } from './support/mongo-server.ts';
+import { client, col, DB, withServer } from './support/mongo-client.ts';
 import { freePort, waitFor } from './support/ports.ts';
-
-const DB = 'iot_test';
-
-// Test documents use numeric and string _ids, not only ObjectIds: untyped collections.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const col = (c: MongoClient, name: string): Collection<any> => c.db(DB).collection<any>(name);
-
-function client(uri: string, extra: Record<string, unknown> = {}): MongoClient {
-  return new MongoClient(uri, { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, ...extra });
-}
-
-/** A fresh server and connected client per test, closed afterwards. */
-async function withServer(fn: (s: MongoWireServer, c: MongoClient) => Promise<void>): Promise<void> {
-  const s = new MongoWireServer();
-  await s.start();
-  const c = client(s.uri);
-  try {
-    await c.connect();
-    await fn(s, c);
-  } finally {
-    await c.close(true).catch(() => {});
-    await s.stop();
-  }
-}
 
 const HOUR = 3600_000;
 const T0 = Date.UTC(2024, 0, 1, 10, 0, 0);

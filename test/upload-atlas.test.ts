@@ -145,41 +145,6 @@ test('a lost ack (write applied, connection dropped) is retried and ends with th
   assert.match(await metric(h, 'iotgw_upload_errors_total'), /kind="transient"} 1/);
 }));
 
-test('a part Atlas refuses stays queued with its reason; other windows go on; it goes up once accepted', { skip: !!process.env.MONGODB_URI && 'needs the wire server' }, () => withHarness(async (h, db) => {
-  const w1 = hourAgo(3);
-  const w2 = hourAgo(2);
-  await h.buffer.append(makeReadings(20, { start: w1 + 1000, tag: 'p', groups: 2 }));
-  await h.buffer.append(makeReadings(20, { start: w2 + 1000, tag: 'q', groups: 2 }));
-  const refuse = (s: { collection: string; statement: any }) => (s.collection === 'group_hours' && String(s.statement.q?._id).includes(':grp-1:') && s.statement.u?.hour?.getTime?.() === w1 ? { code: 121, errmsg: 'Document failed validation' } : null);
-  mongo.server!.faults.failWritesWhere(refuse);
-  const report = await h.uploader.runOnce();
-  assert.equal(report.error, null, 'not an outage');
-  assert.equal(report.ok, false);
-  const [r1, r2] = report.windows;
-  assert.equal(r1.result, 'refused');
-  assert.match(r1.error!, /DocumentValidationFailure \(121\)/);
-  assert.deepEqual(r1.groups.map((g) => [g.group_id, g.refused]), [['grp-0', 0], ['grp-1', 1]]);
-  assert.equal(r2.result, 'uploaded');
-  assert.match(await metric(h, 'iotgw_upload_errors_total'), /kind="permanent"} 1/);
-  assert.equal(h.lines.filter((l) => /refused/.test(l.msg)).length, 1, 'one clear log line');
-  assert.match(h.uploader.status().last_error!.reason, /DocumentValidationFailure/);
-  // The refused window is still local, whole (the store deletes by position, not by group).
-  assert.deepEqual((await h.buffer.listWindows()).map((w) => [w.window, w.count]), [[w1, 20]]);
-  let { parts } = await atlasContents(mongo.uri, db);
-  assert.equal(parts.length, 3, 'grp-0 of w1 and both groups of w2');
-
-  mongo.server!.faults.failWritesWhere(null);
-  await new Promise((r) => setTimeout(r, 60)); // past the refused window's backoff (retry_max_ms 50)
-  const retry = await h.uploader.runOnce();
-  assert.equal(retry.ok, true);
-  const all = await atlasContents(mongo.uri, db);
-  assert.equal(all.parts.length, 4);
-  assert.equal(new Set(all.rids).size, 40);
-  assert.equal(all.rids.length, 40);
-  parts = all.parts;
-  assert.equal((await h.buffer.listWindows()).length, 0);
-}));
-
 test('Atlas unreachable: the pass fails fast with one log line, windows stay queued, then upload once it is back', { skip: !!process.env.MONGODB_URI && 'needs the wire server' }, () => withHarness(async (h, db) => {
   const w = hourAgo(2);
   await h.buffer.append(makeReadings(30, { start: w + 1000, tag: 'd' }));
@@ -332,7 +297,7 @@ test('mongodb.uri unset: upload disabled with one warning, readings stay queued'
     assert.equal(r.enabled, false);
     assert.equal(h.lines.filter((l) => /upload disabled/.test(l.msg)).length, 1);
     await h.uploader.refreshQueue();
-    assert.deepEqual({ ...h.uploader.status(), last_success: null }, { enabled: false, atlas: 'disabled', last_success: null, last_error: null, queued_windows: 1, queued_bytes: h.uploader.status().queued_bytes, queued_readings: 5, in_progress: false, next_pass: null });
+    assert.deepEqual({ ...h.uploader.status(), last_success: null }, { enabled: false, atlas: 'disabled', last_success: null, last_error: null, queued_windows: 1, queued_bytes: h.uploader.status().queued_bytes, queued_readings: 5, in_progress: false, next_pass: null, quarantine: { parts: 0, readings: 0 }, uplink: { bytes_per_second: null, part_bytes: 8 * 1024 * 1024, socket_timeout_ms: 60_000 } });
     assert.match(await metric(h, 'iotgw_upload_atlas_up'), / -1$/m);
   } finally {
     await h.cleanup();

@@ -14,14 +14,18 @@ import { tempDir, waitFor, sleep } from './support/ports.ts';
 //   lost-ack      a write applied, its reply never sent    (wire server dropAfterWrite)
 
 let mongo: { uri: string; server?: MongoWireServer; stop(): Promise<void> };
+/** As Atlas: a replica set, so the driver retries a write whose ack was lost (lost-ack-replica-set). */
+let replicaSet: { uri: string; server?: MongoWireServer; stop(): Promise<void> };
 let client: MongoClient;
 before(async () => {
   mongo = await startMongoForTests();
+  replicaSet = await startMongoForTests({ replicaSet: 'rs-crash' });
   client = new MongoClient(mongo.uri);
 });
 after(async () => {
   await client.close();
   await mongo.stop();
+  await replicaSet.stop();
 });
 
 const BOOT = `b${process.pid}`;
@@ -42,15 +46,15 @@ async function post(gw: GatewayProcess, from: number, n: number, batch = 10): Pr
   return acked;
 }
 
-async function rids(database: string, gatewayId: string): Promise<string[]> {
-  const parts = await client.db(database).collection('group_hours').find({ gateway_id: gatewayId }, { projection: { 'readings._rid': 1 } }).toArray();
+async function rids(database: string, gatewayId: string, c: MongoClient = client): Promise<string[]> {
+  const parts = await c.db(database).collection('group_hours').find({ gateway_id: gatewayId }, { projection: { 'readings._rid': 1 } }).toArray();
   return parts.flatMap((p) => p.readings.map((r: { _rid: string }) => r._rid));
 }
 
-function daemon(dataDir: string, database: string, gatewayId: string, env: Record<string, string> = {}): GatewayProcess {
+function daemon(dataDir: string, database: string, gatewayId: string, env: Record<string, string> = {}, uri = mongo.uri): GatewayProcess {
   return new GatewayProcess({
     dataDir,
-    mongoUri: mongo.uri,
+    mongoUri: uri,
     env: { IOTGW_WINDOW_SECONDS: '2', IOTGW_UPLOAD_INTERVAL_SECONDS: '1', IOTGW_GATEWAY_ID: gatewayId, IOTGW_LOG_LEVEL: 'info', ...env },
     config: {
       mongodb: { database, server_selection_timeout_ms: 1000, connect_timeout_ms: 1000 },
@@ -59,49 +63,55 @@ function daemon(dataDir: string, database: string, gatewayId: string, env: Recor
   });
 }
 
-for (const point of ['before-write', 'after-write', 'after-ack', 'lost-ack'] as const) {
-  const needsServer = point === 'lost-ack' && !!process.env.MONGODB_URI;
+for (const point of ['before-write', 'after-write', 'after-ack', 'lost-ack', 'lost-ack-replica-set'] as const) {
+  const lostAck = point.startsWith('lost-ack');
+  const needsServer = lostAck && !!process.env.MONGODB_URI;
   test(`SIGKILL at ${point}: after a restart Atlas holds every acknowledged reading exactly once`, { skip: needsServer && 'needs the wire server' }, async () => {
     const dir = tempDir('iotgw-crash-');
-    const database = `iotgw_crash_${process.pid}_${point.replace('-', '_')}`;
+    const database = `iotgw_crash_${process.pid}_${point.replaceAll('-', '_')}`;
     const gatewayId = `gw-${point}`;
-    let gw = daemon(dir.path, database, gatewayId, point === 'lost-ack' ? {} : { IOTGW_TEST_PAUSE_AT: point });
+    const server = point === 'lost-ack-replica-set' ? replicaSet : mongo;
+    const reader = server === mongo ? client : new MongoClient(server.uri);
+    let gw = daemon(dir.path, database, gatewayId, lostAck ? {} : { IOTGW_TEST_PAUSE_AT: point }, server.uri);
     try {
-      if (point === 'lost-ack') mongo.server!.faults.dropAfterWrite(1);
+      if (lostAck) server.server!.faults.dropAfterWrite(1);
       await gw.start();
       const acked = await post(gw, 0, 120);
-      if (point === 'lost-ack') {
-        await waitFor(() => mongo.server!.stats().droppedAfterWrite >= 1, 30000, 'a write applied without its ack');
+      if (lostAck) {
+        await waitFor(() => server.server!.stats().droppedAfterWrite >= 1, 30000, 'a write applied without its ack');
+        // Against a replica set the driver's retry gets the first execution's answer: no error.
+        if (point === 'lost-ack-replica-set') await waitFor(() => server.server!.stats().retriedWritesReplayed >= 1, 30000, 'the retried write answered from memory');
       } else {
         await gw.waitForLog((l) => l.msg === 'test pause' && l.at === point, 30000);
         // The daemon still takes readings while its uploader is stuck there.
         acked.push(...(await post(gw, 120, 30)));
       }
       await gw.kill();
-      const before = await rids(database, gatewayId);
+      const before = await rids(database, gatewayId, reader);
       if (point === 'before-write') assert.equal(before.length, 0, 'nothing was sent before the kill');
-      if (point === 'after-write' || point === 'lost-ack') assert.ok(before.length > 0, 'some parts were in Atlas at the kill');
+      if (point === 'after-write' || lostAck) assert.ok(before.length > 0, 'some parts were in Atlas at the kill');
 
-      gw = daemon(dir.path, database, gatewayId);
+      gw = daemon(dir.path, database, gatewayId, {}, server.uri);
       await gw.start();
       acked.push(...(await post(gw, 1000, 20)));
       // Everything acknowledged reaches Atlas (the last window closes within ~2 s).
       const final = await waitFor(async () => {
-        const r = await rids(database, gatewayId);
+        const r = await rids(database, gatewayId, reader);
         return r.length >= acked.length ? r : null;
       }, 60000, 'every acknowledged reading in Atlas');
       await sleep(1500); // one more pass: would a replay add anything?
-      const settled = await rids(database, gatewayId);
+      const settled = await rids(database, gatewayId, reader);
       assert.equal(settled.length, final.length);
       assert.equal(settled.length, acked.length, 'no reading twice');
       assert.deepEqual([...settled].sort(), [...acked].sort(), 'exactly the acknowledged readings');
       const stats = await gw.get('/stats');
       assert.equal(stats.body.upload?.enabled, true);
-      const groups = await client.db(database).collection('device_groups').find({}, { projection: { _id: 0, group_id: 1 } }).toArray();
+      const groups = await reader.db(database).collection('device_groups').find({}, { projection: { _id: 0, group_id: 1 } }).toArray();
       assert.ok(groups.length >= 2);
     } finally {
-      mongo.server?.faults.reset();
+      server.server?.faults.reset();
       await gw.kill();
+      if (reader !== client) await reader.close();
       dir.cleanup();
     }
   });

@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { MongoBulkWriteError, MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb';
 import { BSON } from 'mongodb';
 import { PartBuilder, bsonSize, partBsonSize, hourIso, readingTime, type PartDoc } from '../gateway/upload/parts.ts';
-import { mergeDevices } from '../gateway/upload/device-groups.ts';
 import { backoffMs } from '../gateway/upload/backoff.ts';
 import { classify, classifyWriteError, oneLine } from '../gateway/upload/errors.ts';
 import type { StoredReading } from '../gateway/reading.ts';
+import { RidRanges, splitRid } from '../gateway/upload/rid-ranges.ts';
+import { MIN_PART_BYTES, UplinkMeter } from '../gateway/upload/uplink.ts';
 
 const HOUR = 3600_000;
 const T0 = Date.UTC(2026, 10, 23, 17, 0, 0);
@@ -81,6 +82,29 @@ test('parts are cut at part_max_bytes (exact BSON size) and keep every reading o
   for (const p of parts.slice(0, -1)) assert.ok(partBsonSize(p) > max / 2);
 });
 
+test('rid_ranges: seq intervals per device and boot, exact under retries and gaps, and within the bytes it reported', () => {
+  assert.deepEqual(splitRid('dev:esp32-a1/k3f9/812'), ['dev:esp32-a1/k3f9', 812]);
+  assert.deepEqual(splitRid('rcv:0192a1b2c3d4-0a1-8b2-0c3d4e5f6a7b/3'), ['rcv:0192a1b2c3d4-0a1-8b2-0c3d4e5f6a7b', 3]);
+  assert.deepEqual(splitRid('dev:a/b/007'), ['dev:a/b/007', -1], 'a tail that does not read back the same is not a number');
+  const r = new RidRanges();
+  let reported = 0;
+  // Seqs 0..99 with 10..19 missing, then the missing ones retried out of order, then a gap at 200.
+  const order = [...Array.from({ length: 100 }, (_, i) => i).filter((i) => i < 10 || i >= 20), 15, 11, 19, 10, 12, 13, 14, 16, 18, 17, 200, 201];
+  for (const n of order) reported += r.add(`dev:d1/b1/${n}`);
+  reported += r.add('dev:d2/b1/5');
+  assert.deepEqual(r.toArray(), [{ k: 'dev:d1/b1', lo: 0, hi: 99 }, { k: 'dev:d1/b1', lo: 200, hi: 201 }, { k: 'dev:d2/b1', lo: 5, hi: 5 }]);
+  assert.ok(r.has('dev:d1/b1/42') && r.has('dev:d1/b1/201') && !r.has('dev:d1/b1/150') && !r.has('dev:d3/b1/5'));
+  // What add() reported covers the array's BSON bytes (field name and array header aside).
+  assert.ok(reported >= BSON.calculateObjectSize({ a: r.toArray() }) - 12, `${reported}`);
+  // A part of dev readings keeps to part_max_bytes with its ranges, retries and all.
+  const rs = readings(3000, { groups: 1, payload: 40 }).map((x, i) => ({ ...x, id: `dev:${x.device_id}/b/${i % 7 === 3 ? i - 500 : i}` }));
+  const parts = build(rs, 12 * 1024);
+  for (const p of parts) {
+    assert.ok(partBsonSize(p) <= 12 * 1024, `${partBsonSize(p)}`);
+    assert.deepEqual(p.rid_ranges, (() => { const q = new RidRanges(); for (const e of p.readings) q.add(e._rid); return q.toArray(); })());
+  }
+});
+
 test('the fast size walk agrees with BSON.calculateObjectSize', () => {
   const docs: Record<string, unknown>[] = [
     { device_id: 'd', cpu: 1, big: 2 ** 31, neg: -(2 ** 31), negBig: -(2 ** 31) - 1, f: 1.5, nan: NaN, t: true, n: null, s: 'héllo ☃', 'ключ': 'x', _t: new Date(0) },
@@ -129,21 +153,24 @@ test('the hour comes from the device time when intake used it, else from the rec
   assert.equal(hourIso(T0), '2026-11-23T17:00:00Z');
 });
 
-test('device_groups merge keeps old devices, takes newer readings and is idempotent', () => {
-  const old = [
-    { device_id: 'a', group_id: 'g', cpu: 1, timestamp: '2026-11-23T15:00:00.000Z', status: 'online' as const },
-    { device_id: 'b', group_id: 'g', cpu: 2, timestamp: '2026-11-23T15:00:00.000Z', status: 'online' as const },
-    { device_id: 'c', group_id: 'g', cpu: 9, timestamp: '2026-11-23T18:00:00.000Z', status: 'online' as const },
-  ];
-  const incoming = [
-    { device_id: 'b', group_id: 'g', cpu: 20, timestamp: '2026-11-23T17:10:00.000Z', status: 'online' as const },
-    { device_id: 'c', group_id: 'g', cpu: 90, timestamp: '2026-11-23T17:10:00.000Z', status: 'online' as const },
-    { device_id: 'd', group_id: 'g', cpu: 4, timestamp: '2026-11-23T17:10:00.000Z', status: 'online' as const },
-  ];
-  const merged = mergeDevices(old, incoming);
-  assert.deepEqual(merged.map((d) => [d.device_id, d.cpu]), [['a', 1], ['b', 20], ['c', 9], ['d', 4]]);
-  assert.deepEqual(mergeDevices(merged, incoming), merged, 'replaying the same upload changes nothing');
-  assert.deepEqual(mergeDevices(mergeDevices([], incoming), old), merged, 'order does not matter');
+test('the uplink meter: unknown until measured, then parts that fit a quarter of the socket timeout and a timeout that fits the parts', () => {
+  const m = new UplinkMeter({ floorMs: 60_000, maxPartBytes: 8 * 1024 * 1024 });
+  assert.deepEqual([m.bytesPerSecond, m.partBytes(), m.socketTimeoutMs(8 * 1024 * 1024)], [null, 8 * 1024 * 1024, 60_000]);
+  m.observe(10_000, 5); // small writes measure latency, not the link
+  assert.equal(m.bytesPerSecond, null);
+  // An 8 MiB write got no answer within 60 s: below 140 KB/s, so half that is assumed.
+  m.timedOut(8 * 1024 * 1024, 60_000);
+  assert.equal(Math.round(m.bytesPerSecond!), Math.round((8 * 1024 * 1024) / 60 / 2));
+  const rate = m.bytesPerSecond!;
+  assert.equal(m.partBytes(), Math.floor((rate * 60) / 4), 'a part takes a quarter of the socket timeout');
+  assert.equal(m.socketTimeoutMs(8 * 1024 * 1024), Math.ceil((4 * 8 * 1024 * 1024 * 1000) / rate), 'a replay of the big parts gets 4x their time');
+  assert.equal(m.socketTimeoutMs(m.partBytes()), 60_000);
+  // A fast link: the configured size and timeout again.
+  for (let i = 0; i < 30; i++) m.observe(8 * 1024 * 1024, 800);
+  assert.deepEqual([m.partBytes(), m.socketTimeoutMs(8 * 1024 * 1024)], [8 * 1024 * 1024, 60_000]);
+  // A very slow one: never below the smallest part.
+  for (let i = 0; i < 30; i++) m.timedOut(100_000, 60_000);
+  assert.equal(m.partBytes(), MIN_PART_BYTES);
 });
 
 test('backoff grows exponentially with full jitter, floored at the base and capped at the max', () => {
@@ -165,7 +192,12 @@ test('errors are classified as transient or permanent, with a one-line reason', 
   assert.match(auth.reason, /AuthenticationFailed \(18\)/);
   assert.equal(classify(new MongoServerError({ code: 10107, errmsg: 'not primary' })).kind, 'transient');
   assert.deepEqual(classifyWriteError({ code: 121, errmsg: 'Document failed validation' }), { kind: 'permanent', scope: 'part', code: 121, codeName: 'DocumentValidationFailure', reason: 'DocumentValidationFailure (121): Document failed validation' });
-  assert.equal(classifyWriteError({ code: 11000, errmsg: 'E11000' }).kind, 'transient');
+  // A duplicate key that reaches the client lasts (the server retries upsert races itself).
+  assert.deepEqual(classifyWriteError({ code: 11000, errmsg: 'E11000' }), { kind: 'permanent', scope: 'part', code: 11000, codeName: 'DuplicateKey', reason: 'DuplicateKey (11000): E11000' });
+  assert.equal(classify(new MongoServerError({ code: 11000, errmsg: 'E11000 duplicate key error' })).kind, 'permanent');
+  // Overload (SystemOverloadedError) passes.
+  assert.equal(classifyWriteError({ code: 462, errmsg: 'ingress request rate limit exceeded' }).kind, 'transient');
+  assert.equal(classify(new MongoServerError({ code: 462, errmsg: 'ingress request rate limit exceeded' })).kind, 'transient');
   assert.equal(classify(Object.assign(new Error('getaddrinfo ENOTFOUND cluster0.example.net'), { code: 'ENOTFOUND' })).kind, 'transient');
   assert.equal(oneLine(new Error('bad auth for mongodb+srv://user:secret@cluster0.example.net/x\nstack')), 'bad auth for mongodb+srv://***@cluster0.example.net/x');
   assert.ok(MongoBulkWriteError);

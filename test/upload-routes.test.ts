@@ -97,6 +97,22 @@ test('GET /groups: 503 atlas_not_configured without a URI, atlas_unavailable whe
   }
 });
 
+test('GET /groups answers 503 within its timeout when Atlas is slow, whatever the socket timeout', { skip: !!process.env.MONGODB_URI && 'needs the wire server (delays)' }, async () => {
+  const a = await app(mongo.uri);
+  try {
+    await a.atlas.ready();
+    mongo.server!.faults.delayMs = 4000;
+    mongo.server!.faults.delayFilter = (name, body) => name === 'find' && body.find === 'device_groups';
+    const r = await a.app.inject({ method: 'GET', url: '/groups/lab' });
+    assert.equal(r.statusCode, 503);
+    assert.equal(r.json().error.code, 'atlas_unavailable');
+    assert.match(r.json().error.message, /did not answer within 1500 ms|MaxTimeMSExpired/, 'bounded here or in Atlas, whichever comes first');
+  } finally {
+    mongo.server!.faults.reset();
+    await a.close();
+  }
+});
+
 test('an unresolvable Atlas host name never blocks: start() returns at once, ready() fails within the timeouts', async () => {
   const { log, lines } = captureLog();
   const atlas = new AtlasClient({ uri: 'mongodb://iotgw-no-such-host.invalid:27017', database, connectTimeoutMs: 300, serverSelectionTimeoutMs: 300, log });

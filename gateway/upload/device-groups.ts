@@ -1,13 +1,17 @@
-import type { Collection } from 'mongodb';
+import type { Collection, Document } from 'mongodb';
 import type { ReadingDoc } from '../reading.ts';
-import { isNewer } from './parts.ts';
 
 /**
  * `device_groups`, the original API's summary: one document per `group_id` with the latest
  * reading of each device. The original replaced `devices` with whatever was in Redis, so a device
  * that did not report in the last hour vanished; iotgw merges instead: devices from earlier hours
- * stay, a device's entry is replaced only by a newer reading (`timestamp`), and replaying an upload
- * gives the same result (the merge is order-independent and idempotent).
+ * stay, a device's entry is replaced only by a newer reading, and replaying an upload gives the
+ * same result (the merge is order-independent and idempotent).
+ *
+ * The merge runs inside Atlas, as one aggregation-pipeline update of the group's document, so two
+ * gateways updating the same group at the same moment cannot lose each other's devices (a read,
+ * a merge here and a write back could), and values the gateway never reads keep their BSON types
+ * (an int64 a legacy writer stored stays an int64).
  */
 export interface DeviceGroupDoc {
   group_id: string;
@@ -16,35 +20,52 @@ export interface DeviceGroupDoc {
   devices: Record<string, unknown>[];
 }
 
-/** Merges `incoming` (latest per device from one upload) into `current`; devices sorted by id. */
-export function mergeDevices(current: readonly Record<string, unknown>[], incoming: Iterable<ReadingDoc>): Record<string, unknown>[] {
-  const byId = new Map<string, Record<string, unknown>>();
-  const unnamed: Record<string, unknown>[] = [];
-  for (const d of current) {
-    if (typeof d?.device_id === 'string') {
-      const prev = byId.get(d.device_id);
-      if (!prev || isNewer(d, prev)) byId.set(d.device_id, d);
-    } else if (d && typeof d === 'object') unnamed.push(d); // kept as found: not ours to drop
-  }
-  for (const d of incoming) {
-    const prev = byId.get(d.device_id);
-    if (!prev || isNewer(d, prev)) byId.set(d.device_id, d);
-  }
-  const ids = [...byId.keys()].sort();
-  return [...unnamed, ...ids.map((id) => byId.get(id)!)];
+/**
+ * The pipeline that merges `incoming` (the latest reading per device of one upload) into a
+ * group's document, or creates it (with `upsert`):
+ * - `devices`: one entry per `device_id`, the one with the greater `timestamp` (ISO 8601 in UTC,
+ *   which compares as a string; on a tie the entry already there stays, so a replay changes
+ *   nothing); entries without a string `device_id` are kept as found; sorted by `device_id`;
+ * - `last_updated`: `$max` of the stored value and `now` (a slower gateway's clock never moves it back);
+ * - `created_at`: set when the document has none (on insert).
+ * Incoming documents are passed as `$literal`, so a metric value such as `"$x"` stays a string.
+ */
+export function deviceGroupsPipeline(incoming: readonly ReadingDoc[], now: Date): Document[] {
+  const sameDevice = { $eq: ['$$p.device_id', '$$this.device_id'] };
+  const merged = {
+    $reduce: {
+      input: { $concatArrays: [{ $ifNull: ['$devices', []] }, { $literal: incoming }] },
+      initialValue: [],
+      in: {
+        $cond: [
+          { $ne: [{ $type: '$$this.device_id' }, 'string'] },
+          { $concatArrays: ['$$value', ['$$this']] },
+          {
+            $let: {
+              vars: { same: { $filter: { input: '$$value', as: 'p', cond: sameDevice } } },
+              in: {
+                $cond: [
+                  { $or: [{ $eq: [{ $size: '$$same' }, 0] }, { $gt: ['$$this.timestamp', { $arrayElemAt: ['$$same.timestamp', 0] }] }] },
+                  { $concatArrays: [{ $filter: { input: '$$value', as: 'p', cond: { $not: [sameDevice] } } }, ['$$this']] },
+                  '$$value',
+                ],
+              },
+            },
+          },
+        ],
+      },
+    },
+  };
+  return [{
+    $set: {
+      devices: { $sortArray: { input: merged, sortBy: { device_id: 1 } } },
+      last_updated: { $max: ['$last_updated', now] },
+      created_at: { $ifNull: ['$created_at', now] },
+    },
+  }];
 }
 
-/**
- * Read-merge-write for one group. Only the uploader writes `device_groups` from this gateway, and
- * passes are serialized, so a read-then-write is safe here; another gateway writing the same group
- * at the same moment could lose one merge, which its next upload repairs (documented in docs/atlas.md).
- */
+/** Merges one upload's latest readings into the group's document, atomically in Atlas (w: majority). */
 export async function upsertDeviceGroup(coll: Collection<DeviceGroupDoc>, groupId: string, latest: Iterable<ReadingDoc>, now: Date): Promise<void> {
-  const existing = await coll.findOne({ group_id: groupId }, { projection: { devices: 1 } });
-  const devices = mergeDevices(Array.isArray(existing?.devices) ? existing.devices : [], latest);
-  await coll.updateOne(
-    { group_id: groupId },
-    { $set: { group_id: groupId, devices, last_updated: now }, $setOnInsert: { created_at: now } },
-    { upsert: true, writeConcern: { w: 'majority' } },
-  );
+  await coll.updateOne({ group_id: groupId }, deviceGroupsPipeline([...latest], now), { upsert: true, writeConcern: { w: 'majority' } });
 }

@@ -1,4 +1,4 @@
-import { MongoError, MongoNetworkError, MongoServerSelectionError } from 'mongodb';
+import { MongoBulkWriteError, MongoError, MongoNetworkError, MongoServerSelectionError, MongoWriteConcernError } from 'mongodb';
 
 /**
  * What the uploader does with an error:
@@ -20,16 +20,50 @@ export interface UploadFailure {
   reason: string;
 }
 
-/** Server codes that clear up on their own (elections, shutdowns, timeouts, write conflicts). */
+/**
+ * Server codes that clear up on their own (elections, shutdowns, timeouts, write conflicts,
+ * overload). Not 11000: since 4.2 the server retries an upsert's duplicate-key race on `_id`
+ * itself, so a duplicate key that reaches us is data (a unique index, legacy duplicates) and
+ * retrying it would fail forever.
+ */
 const TRANSIENT_CODES = new Set([
-  6, 7, 50, 89, 91, 112, 189, 262, 9001, 10107, 11000 /* concurrent upsert race on _id */, 11600, 11602, 13435, 13436, 64 /* WriteConcernFailed */, 100 /* UnsatisfiableWriteConcern */, 16500 /* Atlas rate limit */,
+  6, 7, 50, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 64 /* WriteConcernFailed */, 100 /* UnsatisfiableWriteConcern */, 16500 /* Atlas rate limit */,
+  462 /* IngressRequestRateLimitExceeded, labelled SystemOverloadedError */,
 ]);
 /** Codes after which no write can succeed until an operator acts. */
 const GLOBAL_CODES = new Set([18 /* AuthenticationFailed */, 13 /* Unauthorized */, 8000 /* AtlasError: e.g. over quota, user lacks role */]);
 
-const NAMES: Record<number, string> = { 18: 'AuthenticationFailed', 13: 'Unauthorized', 121: 'DocumentValidationFailure', 10334: 'BSONObjectTooLarge', 2: 'BadValue', 8000: 'AtlasError' };
+const NAMES: Record<number, string> = {
+  18: 'AuthenticationFailed', 13: 'Unauthorized', 121: 'DocumentValidationFailure', 10334: 'BSONObjectTooLarge', 2: 'BadValue', 8000: 'AtlasError',
+  11000: 'DuplicateKey', 462: 'IngressRequestRateLimitExceeded', 64: 'WriteConcernFailed', 85: 'IndexOptionsConflict', 86: 'IndexKeySpecsConflict',
+};
+
+/**
+ * The write-concern error of a write Atlas applied but could not confirm on a majority of its
+ * nodes, or null. Driver 7.9 raises it as a MongoWriteConcernError for single writes and, for a
+ * bulk write, as a MongoBulkWriteError that carries it only in `err.result` (its `err` and
+ * `writeConcernError` properties are unset, `writeErrors` may be empty).
+ */
+export function writeConcernErrorOf(err: unknown): { code?: number; codeName?: string; errmsg?: string } | null {
+  if (err instanceof MongoWriteConcernError) {
+    const wce = (err.result as { writeConcernError?: { code?: number; codeName?: string; errmsg?: string } } | undefined)?.writeConcernError;
+    return wce ?? { code: typeof err.code === 'number' ? err.code : undefined, errmsg: err.message };
+  }
+  if (err instanceof MongoBulkWriteError) {
+    const wce = err.result?.getWriteConcernError?.();
+    if (wce) return { code: wce.code, codeName: wce.code !== undefined ? NAMES[wce.code] : undefined, errmsg: wce.errmsg };
+  }
+  return null;
+}
 
 export function classify(err: unknown): UploadFailure {
+  const wce = writeConcernErrorOf(err);
+  if (wce) {
+    // Applied but not confirmed: whatever the code, the same idempotent request is retried.
+    const codeName = wce.codeName ?? (wce.code !== undefined ? NAMES[wce.code] : undefined);
+    const reason = `written but not acknowledged by a majority of Atlas's nodes (write concern error ${codeName ?? 'code'} (${wce.code}): ${(wce.errmsg ?? '').split('\n')[0].slice(0, 200)})`;
+    return { kind: 'transient', scope: 'global', code: wce.code, codeName, reason };
+  }
   const code = typeof (err as { code?: unknown })?.code === 'number' ? ((err as { code: number }).code) : undefined;
   const codeName = (err as { codeName?: string })?.codeName ?? (code !== undefined ? NAMES[code] : undefined);
   const message = oneLine(err);
@@ -68,3 +102,13 @@ export function oneLine(err: unknown): string {
   const raw = err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
   return raw.split('\n')[0].replace(/(mongodb(?:\+srv)?:\/\/)[^@/\s]+@/g, '$1***@').slice(0, 300);
 }
+
+/** The per-document errors of a bulk write whose other documents Atlas took; null when the request as a whole failed. */
+export function writeErrorsOf(err: unknown): { index: number; failure: UploadFailure }[] | null {
+  if (!(err instanceof MongoBulkWriteError)) return null;
+  if (writeConcernErrorOf(err)) return null; // applied but not majority-acknowledged: retry the request
+  const list = Array.isArray(err.writeErrors) ? err.writeErrors : Object.values(err.writeErrors ?? {});
+  if (list.length === 0) return null;
+  return list.map((we) => ({ index: we.index, failure: classifyWriteError({ code: we.code, errmsg: we.errmsg }) }));
+}
+

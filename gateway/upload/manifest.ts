@@ -29,6 +29,8 @@ export interface ManifestRow {
   attempts: number;
   next_attempt_at: number;
   last_error: string | null;
+  /** The part size the window's parts are cut with (chosen when it began; replays keep it). NULL: rows of earlier versions. */
+  part_bytes: number | null;
 }
 
 type Db = BetterSqlite3.Database;
@@ -69,6 +71,8 @@ export class Manifest {
         PRIMARY KEY (window, part_id)
       ) WITHOUT ROWID;
     `);
+    const columns = (this.db.prepare('PRAGMA table_info(upload_manifest)').all() as { name: string }[]).map((c) => c.name);
+    if (!columns.includes('part_bytes')) this.db.exec('ALTER TABLE upload_manifest ADD COLUMN part_bytes INTEGER');
   }
 
   all(): ManifestRow[] {
@@ -79,8 +83,8 @@ export class Manifest {
     return this.db.prepare('SELECT * FROM upload_manifest WHERE window = ?').get(window) as ManifestRow | undefined;
   }
 
-  begin(window: number, store: StoreKind, now: number): ManifestRow {
-    this.db.prepare('INSERT INTO upload_manifest (window, store, phase, created_at) VALUES (?, ?, \'upload\', ?)').run(window, store, now);
+  begin(window: number, store: StoreKind, now: number, partBytes: number): ManifestRow {
+    this.db.prepare('INSERT INTO upload_manifest (window, store, phase, created_at, part_bytes) VALUES (?, ?, \'upload\', ?, ?)').run(window, store, now, partBytes);
     return this.get(window)!;
   }
 

@@ -1,6 +1,7 @@
 import { BSON } from 'mongodb';
 import type { ReadingDoc, StoredReading } from '../reading.ts';
 import type { StoreKind } from '../buffer/store.ts';
+import { RidRanges, splitRid, type RidRange } from './rid-ranges.ts';
 
 /**
  * Cutting a window's readings into `group_hours` documents ("parts"). Pure and synchronous, so
@@ -38,6 +39,8 @@ export interface PartDoc {
   count: number;
   first: Date;
   last: Date;
+  /** The part's reading ids as intervals per device and boot (or receipt): rid-ranges.ts. */
+  rid_ranges: RidRange[];
   readings: PartEntry[];
 }
 
@@ -84,6 +87,7 @@ interface OpenPart {
   entries: PartEntry[];
   bytes: number;
   devices: Set<string>;
+  ranges: RidRanges;
   first: number;
   last: number;
 }
@@ -92,9 +96,8 @@ export class PartBuilder {
   private readonly open = new Map<string, OpenPart>();
   private openBytes = 0;
   private readonly budget: number;
-  /** Readings fed so far and, per group, the newest reading of each device (for `device_groups`). */
+  /** Readings fed so far. */
   count = 0;
-  readonly latest = new Map<string, Map<string, PartEntry>>();
 
   constructor(private readonly opts: PartBuilderOptions) {
     // One part's worth open at a time keeps the upload's memory near 3x part_max_bytes of JS objects.
@@ -112,11 +115,13 @@ export class PartBuilder {
     entry._rid = r.id;
     entry._t = new Date(t);
     let part = this.open.get(key);
+    const [ridKey, ridN] = splitRid(r.id);
+    const entryBytes = bsonSize(entry);
     const cost = (p: OpenPart | undefined): number => {
       const index = p ? p.entries.length : 0;
-      let bytes = elementOverhead(index) + bsonSize(entry);
+      let bytes = elementOverhead(index) + entryBytes;
       if (!p || !p.devices.has(r.device_id)) bytes += stringElementBytes(p ? p.devices.size : 0, r.device_id);
-      return bytes;
+      return bytes + (p ? p.ranges : EMPTY_RANGES).cost(ridKey, ridN);
     };
     let bytes = cost(part);
     if (part && part.bytes + bytes > this.opts.partMaxBytes) {
@@ -125,18 +130,18 @@ export class PartBuilder {
       bytes = cost(part);
     }
     if (!part) {
-      part = { groupId: r.group_id, hour, firstPos: r.pos, entries: [], bytes: HEADER_BYTES + Buffer.byteLength(r.group_id) + Buffer.byteLength(this.opts.gatewayId) * 2, devices: new Set(), first: t, last: t };
+      part = { groupId: r.group_id, hour, firstPos: r.pos, entries: [], bytes: HEADER_BYTES + Buffer.byteLength(r.group_id) + Buffer.byteLength(this.opts.gatewayId) * 2, devices: new Set(), ranges: new RidRanges(), first: t, last: t };
       this.open.set(key, part);
       this.openBytes += part.bytes;
     }
     part.entries.push(entry);
     part.devices.add(r.device_id);
+    part.ranges.addSplit(ridKey, ridN);
     part.bytes += bytes;
     this.openBytes += bytes;
     if (t < part.first) part.first = t;
     if (t > part.last) part.last = t;
     this.count++;
-    this.noteLatest(entry);
     if (this.openBytes > this.budget) sealed.push(...this.sealAll());
     return sealed;
   }
@@ -163,7 +168,7 @@ export class PartBuilder {
     // Time order inside a part (stable: ties keep store order). Parts of one hour are ordered by
     // `part_key`'s position; a late part can hold readings older than an earlier part's.
     p.entries.sort((a, b) => a._t.getTime() - b._t.getTime());
-    return {
+    const doc: PartDoc = {
       _id: partId(this.opts.gatewayId, p.groupId, p.hour, this.opts.store, p.firstPos),
       gateway_id: this.opts.gatewayId,
       group_id: p.groupId,
@@ -173,20 +178,30 @@ export class PartBuilder {
       count: p.entries.length,
       first: new Date(p.first),
       last: new Date(p.last),
+      rid_ranges: p.ranges.toArray(),
       readings: p.entries,
     };
+    sealedBytes.set(doc, p.bytes);
+    return doc;
   }
 
-  /** Keeps the newest reading per device (by `timestamp`; see isNewer). */
-  private noteLatest(entry: PartEntry): void {
-    let devices = this.latest.get(entry.group_id);
-    if (!devices) this.latest.set(entry.group_id, (devices = new Map()));
-    const current = devices.get(entry.device_id);
-    const a = entry.timestamp;
-    const b = current?.timestamp;
-    // Intake writes one ISO format, which compares as a string; anything else goes to isNewer.
-    const newer = !current || (a !== b && isoLike(a) && isoLike(b) ? a > b! : isNewer(entry, current));
-    if (newer) devices.set(entry.device_id, entry);
+}
+
+/** Per group, the newest reading of each device among the parts Atlas took (for `device_groups`). */
+export class LatestPerDevice {
+  readonly groups = new Map<string, Map<string, PartEntry>>();
+
+  addPart(part: PartDoc): void {
+    let devices = this.groups.get(part.group_id);
+    if (!devices) this.groups.set(part.group_id, (devices = new Map()));
+    for (const entry of part.readings) {
+      const current = devices.get(entry.device_id);
+      const a = entry.timestamp;
+      const b = current?.timestamp;
+      // Intake writes one ISO format, which compares as a string; anything else goes to isNewer.
+      const newer = !current || (a !== b && isoLike(a) && isoLike(b) ? a > b! : isNewer(entry, current));
+      if (newer) devices.set(entry.device_id, entry);
+    }
   }
 }
 
@@ -206,6 +221,38 @@ export function isNewer(a: Record<string, unknown>, b: Record<string, unknown>):
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const isoLike = (s: unknown): boolean => typeof s === 'string' && ISO.test(s);
+
+const EMPTY_RANGES = new RidRanges();
+
+/** The builder's byte count of each part it sealed (an upper bound of its BSON size). */
+const sealedBytes = new WeakMap<PartDoc, number>();
+
+/** About how many bytes a part puts on the wire: the builder's count, else (a rebuilt or quarantined part) its BSON size. */
+export const partBytes = (doc: PartDoc): number => sealedBytes.get(doc) ?? BSON.calculateObjectSize(doc);
+
+/**
+ * The part without the readings `drop` names (Atlas holds them in another part already,
+ * duplicate-guard.ts), with its counts, devices, times and ranges made to match; null when
+ * nothing is left. Same `_id` and `part_key`: a replay that drops the same readings writes the
+ * same document.
+ */
+export function withoutReadings(part: PartDoc, drop: (entry: PartEntry) => boolean): PartDoc | null {
+  const readings = part.readings.filter((e) => !drop(e));
+  if (readings.length === part.readings.length) return part;
+  if (readings.length === 0) return null;
+  const ranges = new RidRanges();
+  const devices = new Set<string>();
+  let first = Infinity;
+  let last = -Infinity;
+  for (const e of readings) {
+    ranges.add(e._rid);
+    devices.add(e.device_id);
+    const t = e._t.getTime();
+    if (t < first) first = t;
+    if (t > last) last = t;
+  }
+  return { ...part, devices: [...devices].sort(), count: readings.length, first: new Date(first), last: new Date(last), rid_ranges: ranges.toArray(), readings };
+}
 
 /** The original reading document, without the gateway's `_rid`/`_t` (for `device_groups`). */
 export function plain(entry: PartEntry): ReadingDoc {

@@ -10,14 +10,22 @@ import { classify } from './errors.ts';
  * Errors carry both the original shape (`status: "error"`, `message`) and the gateway's
  * `{error: {code, message}}`: 404 `not_found`; 503 with `Retry-After` and `atlas_not_configured`
  * (mongodb.uri unset) or `atlas_unavailable` (not connected yet, or the query failed). A request
- * never waits for a first connection, and a query is bounded by `timeoutMs`.
+ * never waits for a first connection, and a query is bounded by `timeoutMs`: here (driver 7.9
+ * ignores a per-operation `timeoutMS`, and the client's socket timeout grows with a slow uplink,
+ * see uplink.ts) and in Atlas (`maxTimeMS`).
  */
 export interface GroupRoutesOptions {
   timeoutMs?: number;
 }
 
 export function registerGroupRoutes(app: FastifyInstance, atlas: AtlasClient, opts: GroupRoutesOptions = {}): void {
-  const timeoutMS = opts.timeoutMs ?? 5000;
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  const bounded = <T>(query: Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(Object.assign(new Error(`Atlas did not answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs); });
+    query.catch(() => undefined); // answered after the route gave up
+    return Promise.race([query, late]).finally(() => clearTimeout(timer));
+  };
 
   const unavailable = (reply: FastifyReply, reason?: string) => {
     if (!atlas.configured) {
@@ -32,7 +40,7 @@ export function registerGroupRoutes(app: FastifyInstance, atlas: AtlasClient, op
     const db = atlas.currentDb;
     if (!db) return unavailable(reply);
     try {
-      const groups = await db.collection('device_groups').find({}, { projection: { _id: 0 }, sort: { group_id: 1 }, timeoutMS }).toArray();
+      const groups = await bounded(db.collection('device_groups').find({}, { projection: { _id: 0 }, sort: { group_id: 1 }, maxTimeMS: timeoutMs }).toArray());
       return { status: 'success', count: groups.length, groups };
     } catch (err) {
       atlas.markDown(err);
@@ -45,7 +53,7 @@ export function registerGroupRoutes(app: FastifyInstance, atlas: AtlasClient, op
     if (!db) return unavailable(reply);
     let group;
     try {
-      group = await db.collection('device_groups').findOne({ group_id: request.params.id }, { projection: { _id: 0 }, timeoutMS });
+      group = await bounded(db.collection('device_groups').findOne({ group_id: request.params.id }, { projection: { _id: 0 }, maxTimeMS: timeoutMs }));
     } catch (err) {
       atlas.markDown(err);
       return unavailable(reply, classify(err).reason);

@@ -1,71 +1,18 @@
-import type BetterSqlite3 from 'better-sqlite3';
-import type { Registry } from 'prom-client';
 import type { Logger } from '../log.ts';
-import type { Config } from '../config.ts';
-import type { ReadingStore, StoreKind } from '../buffer/store.ts';
 import { AtlasClient } from './atlas.ts';
-import { Manifest, type ManifestRow } from './manifest.ts';
+import { Manifest } from './manifest.ts';
 import { createUploadMetrics, type UploadMetrics } from './metrics.ts';
 import { backoffMs, FailureLog } from './backoff.ts';
 import { classify, type UploadFailure } from './errors.ts';
 import { UploadLock } from './lock.ts';
-import { Abandoned, TransientUploadError, finishCommitted, runManifest, type WindowReport, type WindowUploadContext } from './window-upload.ts';
+import { Abandoned, TransientUploadError, type WindowReport, type WindowUploadContext } from './window-upload.ts';
+import { dueWindows, uploadWindow } from './window-targets.ts';
+import { Quarantine } from './quarantine.ts';
+import { retryQuarantined, type QuarantineRetryReport } from './quarantine-retry.ts';
+import { UplinkMeter, UplinkStore } from './uplink.ts';
+import type { UploaderOptions, UploadReport, UploadStatus } from './uploader-types.ts';
 
-/** What the uploader needs from `gateway/buffer` (the `Buffer` class satisfies it structurally). */
-export interface UploadBuffer {
-  listWindows(): Promise<{ store: StoreKind; window: number; count: number; bytes: number }[]>;
-  /** `sqlite.sync()`: resolves once the file's commits so far are on disk (the manifest lives there). */
-  stores: { sqlite: ReadingStore & { db?: BetterSqlite3.Database; sync(): Promise<void> }; redis?: ReadingStore | null };
-  /** Serializes the callback with every other deleter of readings (spill, drops, consolidate). */
-  exclusive<T>(fn: () => Promise<T>): Promise<T>;
-  /** Moves a window's readings from Redis into SQLite (idempotent by reading id). */
-  consolidate(window: number): Promise<unknown>;
-  /** The store intake writes to: `sqlite` while a configured Redis is unhealthy (then Redis is not read). */
-  readonly mode?: StoreKind;
-  /** Refreshes the buffer's gauges after a pass, when the buffer offers it. */
-  refreshGauges?(): Promise<void>;
-}
-
-export type UploadConfig = Pick<Config, 'gateway_id' | 'window_seconds' | 'mongodb' | 'upload'> & { sqlite?: { path: string } };
-
-export interface UploaderOptions {
-  config: UploadConfig;
-  log: Logger;
-  metrics: { registry: Registry };
-  buffer: UploadBuffer;
-  /** SQLite handle for the manifest; default: the buffer's SQLite store's `db`. */
-  db?: BetterSqlite3.Database;
-  /** Shared with the /groups routes; default: one built from `config.mongodb`. */
-  atlas?: AtlasClient;
-  /** Lock file against a second uploader on the same buffer; default `<sqlite.path>.upload.lock`, null: none. */
-  lockPath?: string | null;
-  now?: () => number;
-}
-
-export interface UploadReport {
-  enabled: boolean;
-  ok: boolean;
-  started_at: string;
-  finished_at: string;
-  windows: WindowReport[];
-  /** Windows left for a later pass: backoff after a refusal, or the store was unavailable. */
-  skipped: { window: string; reason: string }[];
-  readings: number;
-  parts: number;
-  error: (UploadFailure & { at: string }) | null;
-}
-
-export interface UploadStatus {
-  enabled: boolean;
-  atlas: string;
-  last_success: string | null;
-  last_error: { at: string; kind: string; reason: string } | null;
-  queued_windows: number;
-  queued_bytes: number;
-  queued_readings: number;
-  in_progress: boolean;
-  next_pass: string | null;
-}
+export type { UploadBuffer, UploadConfig, UploaderOptions, UploadReport, UploadStatus } from './uploader-types.ts';
 
 /**
  * Runs upload passes: every closed window of either store goes to Atlas (window-upload.ts), with
@@ -76,7 +23,10 @@ export class Uploader {
   readonly atlas: AtlasClient;
   readonly metrics: UploadMetrics;
   private readonly manifest: Manifest | null;
+  private readonly quarantine: Quarantine | null;
   private readonly lock: UploadLock | null;
+  /** Built with the tables (migrate): the measured rate is kept in the buffer's file. */
+  private uplink: UplinkMeter | null = null;
   private readonly log: Logger;
   private readonly windowMs: number;
   private readonly failures: FailureLog;
@@ -84,6 +34,8 @@ export class Uploader {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<UploadReport> | null = null;
+  /** Passes and quarantine retries run one at a time, in the order asked for. */
+  private serial: Promise<unknown> = Promise.resolve();
   private stopping = false;
   private started = false;
   private failStreak = 0;
@@ -91,6 +43,7 @@ export class Uploader {
   private lastSuccess: number | null = null;
   private lastError: { at: string; kind: string; reason: string } | null = null;
   private queue = { windows: 0, bytes: 0, readings: 0, at: 0 };
+  private quarantined = { parts: 0, readings: 0 };
   private refreshing: Promise<void> | null = null;
   private readonly bugsSeen = new Set<string>();
 
@@ -104,12 +57,13 @@ export class Uploader {
     this.storeFailures = new FailureLog(this.log, 5 * 60_000, this.now);
     this.atlas = opts.atlas ?? new AtlasClient({
       uri: config.mongodb.uri, database: config.mongodb.database, log: this.log,
-      connectTimeoutMs: config.mongodb.connect_timeout_ms, serverSelectionTimeoutMs: config.mongodb.server_selection_timeout_ms,
+      connectTimeoutMs: config.mongodb.connect_timeout_ms, serverSelectionTimeoutMs: config.mongodb.server_selection_timeout_ms, socketTimeoutMs: config.mongodb.socket_timeout_ms,
       appName: `iotgw/${config.gateway_id}`,
     });
     const db = opts.db ?? opts.buffer.stores.sqlite.db;
     // A handle of the caller's own is durable on its own terms; the buffer's needs its store's sync.
     this.manifest = db ? new Manifest(db, opts.db ? undefined : () => opts.buffer.stores.sqlite.sync()) : null;
+    this.quarantine = db ? new Quarantine(db) : null;
     const lockPath = opts.lockPath !== undefined ? opts.lockPath : config.sqlite?.path ? `${config.sqlite.path}.upload.lock` : null;
     this.lock = lockPath ? new UploadLock(lockPath) : null;
   }
@@ -138,6 +92,12 @@ export class Uploader {
     if (this.migrated) return;
     if (!this.manifest) throw new Error('Uploader needs the SQLite handle of the buffer (buffer.stores.sqlite.db or options.db)');
     this.manifest.migrate();
+    this.quarantine!.migrate();
+    const db = this.opts.db ?? this.opts.buffer.stores.sqlite.db!;
+    const store = new UplinkStore(db);
+    store.migrate();
+    const { config } = this.opts;
+    this.uplink = new UplinkMeter({ floorMs: config.mongodb.socket_timeout_ms, maxPartBytes: config.upload.part_max_bytes }, store);
     this.migrated = true;
   }
 
@@ -165,8 +125,67 @@ export class Uploader {
   /** One pass now (or the one already running). Never throws: the report says what happened. */
   runOnce(): Promise<UploadReport> {
     if (this.running) return this.running;
-    this.running = this.pass().finally(() => { this.running = null; });
+    this.running = this.inTurn(() => this.pass()).finally(() => { this.running = null; });
     return this.running;
+  }
+
+  /**
+   * Sends every quarantined part to Atlas again (after the operator fixed what made Atlas refuse
+   * it): `iotgw upload --retry-quarantine`. Never throws: the report says what happened.
+   */
+  retryQuarantine(): Promise<QuarantineRetryReport> {
+    return this.inTurn(async () => {
+      const report: QuarantineRetryReport = { enabled: this.enabled, ok: true, parts: [], uploaded: { parts: 0, readings: 0 }, remaining: { parts: 0, readings: 0 }, error: null };
+      const fail = (f: UploadFailure): QuarantineRetryReport => {
+        report.ok = false;
+        report.error = { ...f, at: new Date(this.now()).toISOString() };
+        return report;
+      };
+      try {
+        const blocked = await this.prepare();
+        if (blocked) return fail(blocked);
+        if (!this.enabled || !this.manifest) return report;
+        Object.assign(report, await retryQuarantined(this.context(), report));
+        this.metrics.documents.inc(report.uploaded.parts);
+        if (report.error) this.metrics.errors.inc({ kind: report.error.kind });
+        return report;
+      } catch (err) {
+        return fail(classify(err));
+      } finally {
+        this.refreshQuarantine();
+      }
+    });
+  }
+
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const turn = this.serial.then(fn, fn);
+    this.serial = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /**
+   * What every pass and retry needs first: the manifest tables, the lock against a second
+   * uploading process, and Atlas. Returns the failure that stops it, or null.
+   */
+  private async prepare(): Promise<UploadFailure | null> {
+    if (!this.enabled || !this.manifest || this.stopping) return null;
+    this.migrate();
+    const holder = this.lock?.acquire() ?? null;
+    if (holder !== null) {
+      const f: UploadFailure = { kind: 'transient', scope: 'global', reason: `another iotgw process (pid ${holder}) is uploading from this buffer` };
+      this.failures.failed('upload skipped', f);
+      return f;
+    }
+    try {
+      this.fitSocketTimeout();
+      await this.atlas.ready({ applyTimeout: true });
+      return null;
+    } catch (err) {
+      const f = classify(err);
+      this.failures.failed('Atlas unreachable, closed windows stay queued', f);
+      this.metrics.atlasUp.set(0);
+      return f;
+    }
   }
 
   status(): UploadStatus {
@@ -181,13 +200,50 @@ export class Uploader {
       queued_readings: this.queue.readings,
       in_progress: this.running !== null,
       next_pass: this.nextPassAt !== null ? new Date(this.nextPassAt).toISOString() : null,
+      quarantine: { ...this.quarantined },
+      uplink: { bytes_per_second: this.uplink?.bytesPerSecond ?? null, part_bytes: this.partBytes(), socket_timeout_ms: this.atlas.currentSocketTimeoutMs || this.opts.config.mongodb.socket_timeout_ms },
     };
+  }
+
+  /** The part size for windows begun now (uplink.ts). */
+  private partBytes(): number {
+    return this.uplink?.partBytes() ?? this.opts.config.upload.part_max_bytes;
+  }
+
+  /** Asks the Atlas client for the socket timeout the largest part in play needs on the measured uplink. */
+  private fitSocketTimeout(): void {
+    if (!this.uplink || !this.manifest) return;
+    const parts = [this.partBytes(), ...this.manifest.all().map((m) => m.part_bytes ?? this.opts.config.upload.part_max_bytes)];
+    this.atlas.setSocketTimeout(this.uplink.socketTimeoutMs(Math.max(...parts)));
+    this.metrics.uplinkBytesPerSecond.set(this.uplink.bytesPerSecond ?? 0);
+  }
+
+  /** Measures the uplink from a write (see uplink.ts); a failure that took the whole socket timeout is a timeout. */
+  private onWrite(bytes: number, ms: number, ok: boolean): void {
+    if (!this.uplink) return;
+    if (ok) this.uplink.observe(bytes, ms);
+    else if (this.atlas.currentSocketTimeoutMs > 0 && ms >= 0.9 * this.atlas.currentSocketTimeoutMs) this.uplink.timedOut(bytes, ms);
+  }
+
+  /** Re-reads the quarantine's size (a count over a small table) into the status and gauges. */
+  private refreshQuarantine(): void {
+    if (!this.quarantine) return;
+    try {
+      this.migrate();
+      this.quarantined = this.quarantine.summary();
+    } catch (err) {
+      this.log.debug({ reason: classify(err).reason }, 'could not read the upload quarantine');
+      return;
+    }
+    this.metrics.quarantineParts.set(this.quarantined.parts);
+    this.metrics.quarantineReadings.set(this.quarantined.readings);
   }
 
   /** Recomputes the queued-window figures (closed windows in either store). */
   refreshQueue(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
+        this.refreshQuarantine();
         const list = await this.opts.buffer.listWindows();
         this.setQueue(list);
       } catch (err) {
@@ -240,8 +296,8 @@ export class Uploader {
   private context(): WindowUploadContext {
     const { config } = this.opts;
     return {
-      gatewayId: config.gateway_id, windowMs: this.windowMs, partMaxBytes: config.upload.part_max_bytes, readPage: config.upload.read_page,
-      log: this.log, manifest: this.manifest!, now: this.now,
+      gatewayId: config.gateway_id, windowMs: this.windowMs, partMaxBytes: this.partBytes(), readPage: config.upload.read_page,
+      log: this.log, manifest: this.manifest!, quarantine: this.quarantine!, now: this.now,
       groupHours: () => this.atlas.groupHours(), deviceGroups: () => this.atlas.deviceGroups(),
       store: (kind) => {
         const s = kind === 'redis' ? this.opts.buffer.stores.redis : this.opts.buffer.stores.sqlite;
@@ -250,6 +306,7 @@ export class Uploader {
       },
       stopping: () => this.stopping,
       onPartsAcked: (n) => this.metrics.documents.inc(n),
+      onWrite: (bytes, ms, ok) => this.onWrite(bytes, ms, ok),
     };
   }
 
@@ -263,36 +320,20 @@ export class Uploader {
       this.metrics.errors.inc({ kind: f.kind });
     };
     try {
+      const blocked = await this.prepare();
+      if (blocked) {
+        fail(blocked);
+        return report;
+      }
       if (!this.enabled || !this.manifest || this.stopping) return report;
-      this.migrate();
-      const holder = this.lock?.acquire() ?? null;
-      if (holder !== null) {
-        const f: UploadFailure = { kind: 'transient', scope: 'global', reason: `another iotgw process (pid ${holder}) is uploading from this buffer` };
-        fail(f);
-        this.failures.failed('upload skipped', f);
-        return report;
-      }
-      try {
-        await this.atlas.ready();
-      } catch (err) {
-        const f = classify(err);
-        fail(f);
-        this.failures.failed('Atlas unreachable, closed windows stay queued', f);
-        this.metrics.atlasUp.set(0);
-        return report;
-      }
       const ctx = this.context();
-      for (const window of await this.targets(started)) {
+      const list = await this.opts.buffer.listWindows();
+      this.setQueue(list);
+      for (const window of dueWindows(this.manifest.all(), list, this.windowMs, started)) {
         if (this.stopping) break;
-        const due = this.manifest.get(window);
-        if (due && due.phase === 'upload' && due.next_attempt_at > this.now()) {
-          report.skipped.push({ window: iso(window), reason: `refused by Atlas, next attempt at ${iso(due.next_attempt_at)}: ${due.last_error}` });
-          report.ok = false;
-          continue;
-        }
         let outcome: WindowReport | null;
         try {
-          outcome = await this.opts.buffer.exclusive(() => this.uploadWindow(ctx, window));
+          outcome = await this.opts.buffer.exclusive(() => uploadWindow(this.opts.buffer, this.manifest!, ctx, window));
         } catch (err) {
           if (err instanceof Abandoned) break;
           const f = err instanceof TransientUploadError ? err.failure : null;
@@ -312,20 +353,18 @@ export class Uploader {
         }
         if (!outcome) continue;
         report.windows.push(outcome);
-        if (outcome.result === 'refused') {
-          const m = this.manifest.get(window);
-          const { retry_base_ms, retry_max_ms } = this.opts.config.upload;
-          const next = this.now() + backoffMs(m?.attempts ?? 0, retry_base_ms, retry_max_ms);
-          this.manifest.failed(window, outcome.error ?? 'refused', next);
-          this.metrics.errors.inc({ kind: 'permanent' }, outcome.groups.reduce((n, g) => n + g.refused, 0));
+        if (outcome.quarantined.parts > 0) {
+          // Atlas refused parts: they wait in the quarantine, the rest of the window went up.
+          this.metrics.errors.inc({ kind: 'permanent' }, outcome.quarantined.parts);
+          this.metrics.quarantinedParts.inc(outcome.quarantined.parts);
           this.lastError = { at: new Date(this.now()).toISOString(), kind: 'permanent', reason: outcome.error ?? 'refused' };
           report.ok = false;
-          continue;
         }
+        this.metrics.duplicatesDropped.inc(outcome.duplicates_dropped);
         report.readings += outcome.readings;
         report.parts += outcome.parts;
         this.metrics.readings.inc(outcome.deleted);
-        this.log.info({ window: outcome.window, store: outcome.store, readings: outcome.readings, parts: outcome.parts, deleted: outcome.deleted, groups: outcome.groups.length, result: outcome.result }, 'window uploaded');
+        this.log.info({ window: outcome.window, store: outcome.store, readings: outcome.readings, parts: outcome.parts, deleted: outcome.deleted, groups: outcome.groups.length, result: outcome.result, duplicates_dropped: outcome.duplicates_dropped, quarantined: outcome.quarantined.parts }, 'window uploaded');
       }
       this.metrics.atlasUp.set(1);
       if (!report.error) {
@@ -347,53 +386,12 @@ export class Uploader {
       } else this.failures.failed('upload pass failed unexpectedly', f);
       return report;
     } finally {
+      this.uplink?.persist();
       report.finished_at = new Date(this.now()).toISOString();
       await this.refreshQueue();
       await this.opts.buffer.refreshGauges?.().catch(() => {});
     }
   }
-
-  /** Windows to look at, oldest first: those with a manifest (crash or refusal left them) and all closed ones. */
-  private async targets(now: number): Promise<number[]> {
-    const set = new Set<number>(this.manifest!.all().map((m) => m.window));
-    const list = await this.opts.buffer.listWindows();
-    this.setQueue(list);
-    for (const w of list) if (w.window + this.windowMs <= now) set.add(w.window);
-    return [...set].sort((a, b) => a - b);
-  }
-
-  /** Under `exclusive`: finish a commit, re-run an upload manifest, or start a new one. */
-  private async uploadWindow(ctx: WindowUploadContext, window: number): Promise<WindowReport | null> {
-    let m: ManifestRow | undefined = this.manifest!.get(window);
-    const redis = this.redisIfHealthy();
-    if (m && m.store === 'redis' && !redis) throw new Error('Redis is not healthy; its window waits');
-    if (m?.phase === 'commit') return finishCommitted(ctx, m);
-    if (!m) {
-      // An unhealthy Redis is not read (a wedged one would hold the lock): its windows wait, and
-      // SQLite's go on, so the outbox drains even with Redis gone (see docs/atlas.md, "Gaps").
-      const inRedis = redis ? await hasReadings(redis, window) : false;
-      const inSqlite = await hasReadings(this.opts.buffer.stores.sqlite, window);
-      if (!inRedis && !inSqlite) return null;
-      let store: StoreKind = inRedis ? 'redis' : 'sqlite';
-      if (inRedis && inSqlite) {
-        // Two stores, one window: upload it from one place so every reading gets one position.
-        await this.opts.buffer.consolidate(window);
-        store = 'sqlite';
-      }
-      m = this.manifest!.begin(window, store, this.now());
-    }
-    return runManifest(ctx, m);
-  }
-
-  private redisIfHealthy(): ReadingStore | null {
-    const { buffer } = this.opts;
-    const redis = buffer.stores.redis ?? null;
-    return redis && (buffer.mode === undefined || buffer.mode === 'redis') ? redis : null;
-  }
-}
-
-async function hasReadings(store: ReadingStore, window: number): Promise<boolean> {
-  return (await store.readWindow(window, null, 1)).readings.length > 0;
 }
 
 const sum = <K extends string>(xs: Record<K, number>[], k: K): number => xs.reduce((n, x) => n + x[k], 0);

@@ -6,9 +6,10 @@ import { ServerError } from './errors.ts';
 
 export const SERVER_VERSION = '7.0.0';
 
-/** The handshake reply: a writable standalone (no setName, no topologyVersion). */
+/** The handshake reply: a writable standalone, or the primary of a replica set (replset.ts); no topologyVersion. */
 const hello: Handler = (body, ctx) => ({
   ...(body.helloOk ? { helloOk: true } : {}),
+  ...ctx.topology,
   isWritablePrimary: true,
   ismaster: true,
   maxBsonObjectSize: 16 * 1024 * 1024,
@@ -98,8 +99,7 @@ const createIndexes: Handler = (body, ctx) => {
   if (specs.length === 0) throw new ServerError(2, 'Must specify at least one index to create');
   const c = ctx.store.ensure(ctx.db, name);
   const numIndexesBefore = c.indexes.length;
-  let created = 0;
-  for (const spec of specs) if (c.createIndex(spec)) created++;
+  const created = c.createIndexes(specs);
   const reply: Document = {
     numIndexesBefore,
     numIndexesAfter: c.indexes.length,

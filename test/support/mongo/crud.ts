@@ -10,6 +10,8 @@ import type { Faults, WriteStatement } from './faults.ts';
 import { keyString, pathValues } from './keys.ts';
 import type { Collection, Store } from './store.ts';
 import { applyUpdate, idFirst, isReplacement, upsertDocument } from './update.ts';
+import { numericView } from './int64.ts';
+import { EXPRESSION_CONTEXT } from './expressions.ts';
 
 export interface CommandContext {
   store: Store;
@@ -17,6 +19,8 @@ export interface CommandContext {
   faults: Faults;
   connectionId: number;
   db: string;
+  /** Fields the handshake adds for the server's topology: {} for a standalone, setName & co. for a replica set. */
+  topology: Document;
 }
 
 export type Handler = (body: Document, ctx: CommandContext) => Reply;
@@ -33,12 +37,12 @@ function select(coll: Collection | undefined, filter: Document | undefined): Doc
   const candidates = coll.candidates(f);
   if (Object.keys(f).length === 0) return candidates;
   const q = new Query(f);
-  return candidates.filter((d) => q.test(d));
+  return candidates.filter((d) => q.test(numericView(d)));
 }
 
 const nonEmpty = (d: unknown): d is Document => !!d && typeof d === 'object' && Object.keys(d).length > 0;
 
-/** filter + sort + skip + limit + projection, all through mingo. */
+/** filter + sort + skip + limit + projection, all through mingo (sorting on the numeric views, int64.ts). */
 function query(coll: Collection | undefined, o: { filter?: Document; sort?: Document; skip?: number; limit?: number; projection?: Document }): Document[] {
   let matched = select(coll, o.filter);
   let sort = o.sort;
@@ -49,9 +53,13 @@ function query(coll: Collection | undefined, o: { filter?: Document; sort?: Docu
     sort = rest;
   }
   const projection = nonEmpty(o.projection) ? o.projection : undefined;
-  if (!nonEmpty(sort) && !o.skip && !o.limit && !projection) return matched;
+  if (nonEmpty(sort)) {
+    const views = matched.map(numericView);
+    const stored = new Map(views.map((v, i) => [v, matched[i]]));
+    matched = (mingoFind(views, {}).sort(sort).all() as Document[]).map((v) => stored.get(v) ?? v);
+  }
+  if (!o.skip && !o.limit && !projection) return matched;
   let c = mingoFind(matched, {}, projection);
-  if (nonEmpty(sort)) c = c.sort(sort);
   if (o.skip) c = c.skip(o.skip);
   if (o.limit) c = c.limit(o.limit);
   const out = c.all() as Document[];
@@ -237,10 +245,11 @@ const aggregate: Handler = (body, ctx) => {
   if (last?.$merge) throw new ServerError(2, '$merge is not supported by the test server');
   if (out !== undefined) stages = stages.slice(0, -1);
   const agg = new Aggregator(stages, {
+    context: EXPRESSION_CONTEXT,
     processingMode: ProcessingMode.CLONE_INPUT,
-    collectionResolver: (other: string) => ctx.store.get(ctx.db, other)?.all() ?? [],
+    collectionResolver: (other: string) => ctx.store.get(ctx.db, other)?.all().map(numericView) ?? [],
   });
-  const results = agg.run(input) as Document[];
+  const results = agg.run(input.map(numericView)) as Document[];
   input = [];
   if (out !== undefined) {
     const target = typeof out === 'string' ? { db: ctx.db, coll: out } : { db: String(out.db ?? ctx.db), coll: String(out.coll) };

@@ -23,13 +23,21 @@ export interface WriteStatement {
 export type WritePredicate = (w: WriteStatement) => InjectedError | null | undefined | false;
 export type CommandPredicate = (name: string, body: Document, db: string) => InjectedError | null | undefined | false;
 
+/** A write-concern error as mongod reports it beside a write it applied (`{ok: 1, n, writeConcernError}`). */
+export interface InjectedWriteConcernError {
+  code: number;
+  codeName?: string;
+  errmsg?: string;
+  errInfo?: Document;
+}
+
 export class Faults {
   /** Accept and immediately close new connections (the driver sees a network error). */
   refuseConnections = false;
   /** Wait this long before handling each command (every reply is delayed by it). */
   delayMs = 0;
-  /** Which commands `delayMs` applies to; default all. */
-  delayFilter: ((name: string) => boolean) | null = null;
+  /** Which commands `delayMs` applies to (given the command's name and body); default all. */
+  delayFilter: ((name: string, body: Document) => boolean) | null = null;
 
   private writeErrorsLeft = 0;
   private writeError: InjectedError = { code: 121 };
@@ -41,6 +49,9 @@ export class Faults {
   private dropAfterWritesLeft = 0;
   private dropBeforeLeft = 0;
   private dropBeforeNames: Set<string> | null = null;
+  private writeConcernErrorsLeft = 0;
+  private writeConcernError: InjectedWriteConcernError = WRITE_CONCERN_TIMEOUT;
+  private readonly holds = new Map<string, { released: Promise<void>; release: () => void }>();
 
   /**
    * The next `n` write commands fail with `err` as a write error on their first
@@ -90,6 +101,32 @@ export class Faults {
     return this;
   }
 
+  /**
+   * The next `n` write commands are applied, and answered `{ok: 1, ..., writeConcernError}`: what
+   * mongod says when a write was done on the primary but the write concern (w: "majority") was not
+   * satisfied in time. Default: 64 WriteConcernFailed with `errInfo.wtimeout`.
+   */
+  writeConcernErrors(n = 1, err: InjectedWriteConcernError = WRITE_CONCERN_TIMEOUT): this {
+    this.writeConcernErrorsLeft = n;
+    this.writeConcernError = err;
+    return this;
+  }
+
+  /**
+   * Commands with these names wait, unanswered and not run, until `release()` (or `reset()`): a
+   * `createIndexes` held here is an index build on a large collection that outlasts everything
+   * else. Commands already waiting when this is called again keep waiting.
+   */
+  hold(names: string[]): () => void {
+    for (const name of names) {
+      if (this.holds.has(name)) continue;
+      let release!: () => void;
+      const released = new Promise<void>((r) => { release = r; });
+      this.holds.set(name, { released, release: () => { this.holds.delete(name); release(); } });
+    }
+    return () => { for (const name of names) this.holds.get(name)?.release(); };
+  }
+
   /** Clear every fault. */
   reset(): this {
     this.refuseConnections = false;
@@ -101,15 +138,29 @@ export class Faults {
     this.commandPredicate = null;
     this.dropAfterWritesLeft = 0;
     this.dropBeforeLeft = 0;
+    this.writeConcernErrorsLeft = 0;
+    for (const h of [...this.holds.values()]) h.release();
     return this;
   }
 
   // ---- used by the server ----
 
   /** @internal */
-  delayFor(name: string): number {
+  delayFor(name: string, body: Document): number {
     if (this.delayMs <= 0) return 0;
-    return !this.delayFilter || this.delayFilter(name) ? this.delayMs : 0;
+    return !this.delayFilter || this.delayFilter(name, body) ? this.delayMs : 0;
+  }
+
+  /** @internal resolves when `name` is not (or no longer) held. */
+  held(name: string): Promise<void> | null {
+    return this.holds.get(name)?.released ?? null;
+  }
+
+  /** @internal the write-concern error to add to the reply of a write command just applied, if any. */
+  takeWriteConcernError(name: string): InjectedWriteConcernError | null {
+    if (this.writeConcernErrorsLeft <= 0 || !WRITE_COMMANDS.has(name)) return null;
+    this.writeConcernErrorsLeft--;
+    return this.writeConcernError;
   }
 
   /** @internal a top-level error to answer instead of running the command, if any. */
@@ -150,12 +201,21 @@ export class Faults {
   }
 
   /** Remaining counts, for assertions. */
-  pending(): { writeErrors: number; commandErrors: number; dropAfterWrite: number; dropBeforeCommand: number } {
+  pending(): { writeErrors: number; commandErrors: number; dropAfterWrite: number; dropBeforeCommand: number; writeConcernErrors: number; held: string[] } {
     return {
       writeErrors: this.writeErrorsLeft,
       commandErrors: this.commandErrorsLeft,
       dropAfterWrite: this.dropAfterWritesLeft,
       dropBeforeCommand: this.dropBeforeLeft,
+      writeConcernErrors: this.writeConcernErrorsLeft,
+      held: [...this.holds.keys()],
     };
   }
 }
+
+const WRITE_CONCERN_TIMEOUT: InjectedWriteConcernError = {
+  code: 64,
+  codeName: 'WriteConcernFailed',
+  errmsg: 'waiting for replication timed out',
+  errInfo: { wtimeout: true, writeConcern: { w: 'majority', wtimeout: 0, provenance: 'clientSupplied' } },
+};

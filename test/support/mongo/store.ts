@@ -7,6 +7,8 @@ import { deserialize, serialize, UUID, type Document } from 'bson';
 import { Query } from 'mingo';
 import { ServerError } from './errors.ts';
 import { isOperatorObject, keyString, pathValues } from './keys.ts';
+import { numericView } from './int64.ts';
+import { FieldLookup, planCandidates } from './lookup.ts';
 
 export interface IndexSpec extends Document {
   v: number;
@@ -70,6 +72,9 @@ export class Collection {
     { spec: { v: 2, key: { _id: 1 }, name: '_id_' }, fields: ['_id'] },
   ];
 
+  /** Lookups on indexes' first fields (lookup.ts), by index name: built when a query first can use one. */
+  private readonly lookups = new Map<string, FieldLookup>();
+
   /** A query-style `validator` given to `create` (a $jsonSchema validator is recorded but not enforced). */
   private readonly validator: Query | null;
 
@@ -83,7 +88,7 @@ export class Collection {
   }
 
   private validate(doc: Document): void {
-    if (this.validator && !this.validator.test(doc)) {
+    if (this.validator && !this.validator.test(numericView(doc))) {
       throw new ServerError(121, 'Document failed validation', { errInfo: { failingDocumentId: doc._id, details: {} } });
     }
   }
@@ -101,8 +106,9 @@ export class Collection {
   }
 
   /**
-   * The documents that may match `filter`: a direct _id lookup when the filter
-   * pins _id to a value, else every document. The caller still applies the filter.
+   * The documents that may match `filter`, in natural order: a direct _id lookup when the filter
+   * pins _id to a value, the documents an index lookup names when one applies (lookup.ts), else
+   * every document. The caller still applies the filter.
    */
   candidates(filter: Document | undefined): Document[] {
     const id = filter?._id;
@@ -110,7 +116,24 @@ export class Collection {
       const doc = this.docs.get(keyString(id));
       return doc ? [doc] : [];
     }
-    return this.all();
+    const planned = filter ? planCandidates(filter, (field) => this.lookupFor(field)) : null;
+    if (!planned) return this.all();
+    const out: Document[] = [];
+    if (planned.size === 0) return out;
+    for (const [idKey, doc] of this.docs) if (planned.has(idKey)) out.push(doc);
+    return out;
+  }
+
+  /** The lookup of an index whose first field is `field` (one whose second field pairs with it preferred), built on first use. */
+  private lookupFor(field: string): FieldLookup | null {
+    const states = this.indexStates.filter((st) => st.fields[0] === field);
+    if (states.length === 0) return null;
+    const made = states.map((st) => this.lookups.get(st.spec.name)).find((l) => l);
+    if (made) return made;
+    const chosen = states.map((st) => ({ st, lookup: new FieldLookup({ name: st.spec.name, fields: st.fields }) })).sort((a, b) => Number(!!b.lookup.paired) - Number(!!a.lookup.paired))[0];
+    for (const [idKey, doc] of this.docs) chosen.lookup.add(doc, idKey);
+    this.lookups.set(chosen.st.spec.name, chosen.lookup);
+    return chosen.lookup;
   }
 
   insert(doc: Document): void {
@@ -122,6 +145,7 @@ export class Collection {
     const added = this.addKeys(doc, idKey);
     if (added) throw added;
     this.docs.set(idKey, doc);
+    for (const l of this.lookups.values()) l.add(doc, idKey);
   }
 
   /** Swap `prev` for `next` (same _id), keeping unique indexes consistent. */
@@ -138,15 +162,49 @@ export class Collection {
       throw err;
     }
     this.docs.set(idKey, next);
+    for (const l of this.lookups.values()) {
+      l.remove(prev, idKey);
+      l.add(next, idKey);
+    }
   }
 
   remove(doc: Document): void {
     this.removeKeys(doc);
-    this.docs.delete(keyString(doc._id));
+    const idKey = keyString(doc._id);
+    this.docs.delete(idKey);
+    for (const l of this.lookups.values()) l.remove(doc, idKey);
   }
 
   /** Returns false when an identical index already exists (idempotent create). */
   createIndex(input: Document): boolean {
+    const state = this.prepareIndex(input);
+    if (state) this.indexStates.push(state);
+    return state !== null;
+  }
+
+  /**
+   * Creates all of `inputs` or none, as mongod's createIndexes does: every spec is checked (name
+   * and key conflicts with existing indexes and with each other, a unique build over the data)
+   * before any is added. Returns how many were new.
+   */
+  createIndexes(inputs: Document[]): number {
+    const states: IndexState[] = [];
+    for (const input of inputs) {
+      const state = this.prepareIndex(input);
+      if (!state) continue;
+      for (const other of states) {
+        if (other.spec.name === state.spec.name) {
+          throw new ServerError(86, `An index with name '${state.spec.name}' is requested twice with different keys or options`);
+        }
+      }
+      states.push(state);
+    }
+    this.indexStates.push(...states);
+    return states.length;
+  }
+
+  /** The state of a new index, null when an identical one exists; throws 67/85/86/11000 as mongod does. */
+  private prepareIndex(input: Document): IndexState | null {
     const key = input.key;
     if (!key || typeof key !== 'object' || Object.keys(key).length === 0) {
       throw new ServerError(67, 'Index keys cannot be empty.');
@@ -159,7 +217,7 @@ export class Collection {
         if (!sameKey) {
           throw new ServerError(86, `An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: ${JSON.stringify(spec)}, existing index: ${JSON.stringify(s.spec)}`);
         }
-        if (s.spec.name === '_id_' || optionsKey(s.spec) === optionsKey(spec)) return false;
+        if (s.spec.name === '_id_' || optionsKey(s.spec) === optionsKey(spec)) return null;
         throw new ServerError(85, `An equivalent index already exists with the same name but different options. Requested index: ${JSON.stringify(spec)}, existing index: ${JSON.stringify(s.spec)}`);
       }
       if (sameKey && optionsKey(s.spec) === optionsKey(spec)) {
@@ -172,11 +230,10 @@ export class Collection {
       state.entries = new Map();
       for (const [idKey, doc] of this.docs) {
         const err = this.addKeysTo(state, doc, idKey);
-        if (err) throw err;
+        if (err) throw new ServerError(err.code, `Index build failed: ${this.ns}: ${err.message}`, err.extra);
       }
     }
-    this.indexStates.push(state);
-    return true;
+    return state;
   }
 
   /** Drop by name, by key pattern, or '*' (all but _id_). Returns the count before. */
@@ -184,6 +241,7 @@ export class Collection {
     const before = this.indexStates.length;
     if (which === '*') {
       this.indexStates.splice(1);
+      this.lookups.clear();
       return before;
     }
     const i =
@@ -192,12 +250,13 @@ export class Collection {
         : this.indexStates.findIndex((s) => keyString(s.spec.key) === keyString(which));
     if (i < 0) throw new ServerError(27, `index not found with name [${typeof which === 'string' ? which : JSON.stringify(which)}]`);
     if (i === 0) throw new ServerError(72, 'cannot drop _id index');
+    this.lookups.delete(this.indexStates[i].spec.name);
     this.indexStates.splice(i, 1);
     return before;
   }
 
   private indexKeys(state: IndexState, doc: Document): { keys: Map<string, unknown[]> } | null {
-    if (state.partial && !state.partial.test(doc)) return null;
+    if (state.partial && !state.partial.test(numericView(doc))) return null;
     const perField = state.fields.map((f) => pathValues(doc, f));
     if (state.spec.sparse && perField.every((vals) => vals.every((x) => x === undefined))) return null;
     let combos: unknown[][] = [[]];

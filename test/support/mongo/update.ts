@@ -6,6 +6,7 @@ import { updateOne } from 'mingo';
 import { cloneDeep, isEqual } from 'mingo/util';
 import { ServerError } from './errors.ts';
 import { isOperatorObject, keyString } from './keys.ts';
+import { EXPRESSION_CONTEXT } from './expressions.ts';
 
 export type UpdateSpec = Document | Document[];
 
@@ -55,6 +56,7 @@ export function applyUpdate(
     const docs = [work];
     let modifier: UpdateSpec = u;
     if (!isPipelineUpdate(u)) {
+      checkConflicts(u as Document);
       const { $setOnInsert, ...rest } = u as Document;
       let set: Document | undefined = rest.$set ? { ...rest.$set } : undefined;
       if (opts.upsertInsert && $setOnInsert) set = { ...(set ?? {}), ...$setOnInsert };
@@ -84,10 +86,13 @@ export function applyUpdate(
       }
       modifier = mod;
     }
-    const res = updateOne(docs, opts.upsertInsert ? {} : (opts.filter ?? {}), modifier as Document, {
+    // The document was matched already (on its numeric view); mingo needs the filter only for the
+    // positional `$`, and would compare a stored Long against a number in it.
+    const positional = !isPipelineUpdate(modifier) && Object.values(modifier).some((f) => f && typeof f === 'object' && Object.keys(f).some((k) => k === '$' || k.includes('.$.') || k.endsWith('.$')));
+    const res = updateOne(docs, opts.upsertInsert || !positional ? {} : (opts.filter ?? {}), modifier as Document, {
       arrayFilters: opts.arrayFilters,
       cloneMode: 'deep',
-    });
+    }, { context: EXPRESSION_CONTEXT });
     next = idFirst(docs[0]);
     if (prev._id !== undefined && keyString(next._id) !== keyString(prev._id)) {
       throw new ServerError(66, `Performing an update on the path '_id' would modify the immutable field '_id'`);
@@ -96,6 +101,30 @@ export function applyUpdate(
     return { doc: next, modified: res.modifiedCount > 0 || docs[0] !== work };
   }
   return { doc: next, modified: !isEqual(prev, next) };
+}
+
+/**
+ * mongod refuses an update whose operators touch one path twice, or a path and a path inside it
+ * (`$set: {a: 1}` with `$setOnInsert: {a: 2}`, or `a` with `a.b`), whether or not the upsert
+ * inserts: 40 ConflictingUpdateOperators. mingo would apply both in turn.
+ */
+function checkConflicts(u: Document): void {
+  const paths: string[] = [];
+  for (const [op, fields] of Object.entries(u)) {
+    if (!op.startsWith('$') || fields === null || typeof fields !== 'object') continue;
+    for (const f of Object.keys(fields)) {
+      paths.push(f);
+      // $rename writes its target too
+      if (op === '$rename' && typeof (fields as Document)[f] === 'string') paths.push((fields as Document)[f]);
+    }
+  }
+  const plain = paths.map((p) => p.replace(/\.\$(\[[^\]]*\])?/g, ''));
+  for (let i = 0; i < plain.length; i++) {
+    for (let j = 0; j < plain.length; j++) {
+      const [a, b] = [plain[i], plain[j]];
+      if (i !== j && (a === b || b.startsWith(`${a}.`))) throw new ServerError(40, `Updating the path '${b}' would create a conflict at '${a}'`);
+    }
+  }
 }
 
 /** Equality fields of a filter ({a: 1}, {a: {$eq: 1}}, inside $and), which seed an upsert's new document. */

@@ -39,13 +39,12 @@ export interface WireRequest {
 export class WireProtocolError extends Error {}
 
 /**
- * Deserialize options for everything the client sends. Int64 values inside
- * the safe-integer range become JS numbers (the driver's own default), larger
- * ones stay `Long`. We do not use `useBigInt64`: mingo cannot compile a query
- * that contains a bigint (it JSON.stringifies conditions) and orders bigints as
- * strings, so numbers keep query semantics right. Cursor ids stay below 2^53.
+ * Deserialize options for everything the client sends. Int64 values stay `Long` (promoteLongs
+ * false), so a stored int64 goes back as an int64 (int64.ts gives handlers and mingo numbers
+ * where they compare); int32 and double become JS numbers. We do not use `useBigInt64`: mingo
+ * cannot compile a query that contains a bigint (it JSON.stringifies conditions).
  */
-const DESERIALIZE = { promoteLongs: true, promoteValues: true } as const;
+const DESERIALIZE = { promoteLongs: false, promoteValues: true } as const;
 
 /** Accumulates socket chunks and hands out complete messages. */
 export class MessageFramer {
@@ -176,8 +175,9 @@ export class RawReply {
   constructor(readonly parts: Buffer[]) {
     this.length = parts.reduce((n, p) => n + p.length, 0);
   }
+  /** The reply as a document for in-process callers (runCommand), with the driver's default number view. */
   toDocument(): Document {
-    return deserialize(Buffer.concat(this.parts, this.length), DESERIALIZE);
+    return deserialize(Buffer.concat(this.parts, this.length), { promoteLongs: true, promoteValues: true });
   }
 }
 
