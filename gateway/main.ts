@@ -107,7 +107,8 @@ async function runDaemon(config: Config, log: Logger): Promise<number> {
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'gateway failed to start');
     await gateway.stop().catch(() => undefined);
-    return 1;
+    // A setting only a component can check (an MQTT topic filter) is still a configuration error.
+    return err instanceof ConfigError ? EXIT_CONFIG : 1;
   }
   await gateway.stopped;
   return 0;

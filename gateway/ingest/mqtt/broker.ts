@@ -172,9 +172,19 @@ export class MqttBroker {
     if (session && session.pending.size > 0) await Promise.allSettled([...session.pending]);
   }
 
+  /**
+   * Closes a connection whose next packet is refused unread, once aedes has read and answered
+   * the packets before it (they were handed over but may still wait in `conn` for aedes to
+   * finish its previous batch). Bounded, for a client aedes never reads again.
+   */
   private async closeWhenSettled(client: Client | null, conn: Duplex): Promise<void> {
-    await this.settled(client ? this.sessions.get(client) : undefined);
-    setImmediate(() => conn.destroy());
+    const deadline = Date.now() + 10_000;
+    const session = (): Session | undefined => (client ? this.sessions.get(client) : undefined);
+    do {
+      await this.settled(session());
+      await new Promise((r) => setImmediate(r));
+    } while ((conn.readableLength > 0 || (session()?.pending.size ?? 0) > 0) && Date.now() < deadline);
+    conn.destroy();
   }
 
   /**

@@ -1,0 +1,14 @@
+import { startGateway } from '../test/support/in-process.ts';
+import { closedByBroker, connectMqtt, pubackCounter, reading } from '../test/support/mqtt.ts';
+const gw = await startGateway({ 'mqtt.listen_port': 0, 'mqtt.max_packet_bytes': 4096, 'ingest.auth.mode': 'keys', 'ingest.auth.device_keys': { 'dev-a': 'key-a' }, 'ingest.rate_limit.per_device_per_second': 0, 'log.level': 'debug' });
+const url = `mqtt://127.0.0.1:${gw.gw.mqttPort}`;
+const c = await connectMqtt(url, { clientId: 'x', username: 'dev-a', password: 'key-a' });
+console.log('connected');
+const p = pubackCounter(c);
+const closed = closedByBroker(c);
+const good = [0,1,2].map((seq) => c.publishAsync('iotgw/g/dev-a/telemetry', reading('boot-a', seq), { qos: 1 }).then(() => console.log('acked', seq)));
+c.publish('iotgw/g/dev-a/telemetry', '{bad', { qos: 1 });
+setTimeout(() => console.log('pubacks', p.total, 'connected', c.connected), 3000);
+await closed; console.log('closed');
+await Promise.all(good); console.log('all good');
+await gw.stop();
