@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# avahi-daemon runs only inside the network namespaces the discovery tests create.
-PACKAGES=(redis-server g++ make python3 doctest-dev nlohmann-json3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf systemd iproute2 procps avahi-daemon avahi-utils dbus)
+# avahi-daemon runs only inside the network namespaces the discovery tests create; mosquitto only
+# as the MQTT tests start it (own config, free port), never as the machine's service on 1883.
+PACKAGES=(redis-server g++ make python3 doctest-dev nlohmann-json3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf systemd iproute2 procps avahi-daemon avahi-utils dbus mosquitto)
 force=${1:-}
 
 missing=()
