@@ -1,6 +1,6 @@
 /**
  * `node --import tsx bench/mqtt.ts [--duration S] [--rounds N] [--connections N] [--window N]
- *                                  [--modes sqlite,redis] [--out DIR]`
+ *                                  [--modes sqlite,redis] [--bridge N] [--out DIR]`
  *
  * QoS 1 messages per second through the gateway's embedded MQTT broker, against the same broker
  * library (aedes) with a no-op publish handler (bench/mqtt-baseline-server.ts), in the same run:
@@ -11,6 +11,9 @@
  * - a warm-up of each server, then the max phase cut into `--rounds` slices interleaved across
  *   the servers (order rotated each round), so the shared machine's background load hits a
  *   server and its baseline alike; CPU (utime+stime from /proc) and peak RSS of each server.
+ * Then bridge mode (bench/lib/mqtt-bridge-drain.ts, `--bridge N` messages, 0 skips it): the drain
+ * rate of a persistent session's backlog from a real mosquitto into the gateway, against MQTT.js
+ * with a no-op `customHandleAcks`.
  * Results: `<out>/<timestamp>.json` and `<out>/latest.json` (default bench/results/mqtt), and a
  * table on stdout with each gateway's ratios to the baseline. BENCHMARKS.md ("MQTT intake")
  * quotes a run.
@@ -22,6 +25,7 @@ import { execFileSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mqttLoad, type MqttLoadResult } from './lib/mqtt-load.ts';
+import { bridgeDrain, type DrainResult } from './lib/mqtt-bridge-drain.ts';
 import { singleBodies, FLEET_DEVICES } from './lib/payload.ts';
 import { CpuMeter, MB, RssSampler, rssBytes } from './lib/proc.ts';
 import { round } from './load.ts';
@@ -64,12 +68,13 @@ function options() {
       connections: { type: 'string', default: '32' },
       window: { type: 'string', default: '4' },
       modes: { type: 'string', default: 'sqlite,redis' },
+      bridge: { type: 'string', default: '10000' },
       out: { type: 'string', default: join(root, 'bench/results/mqtt') },
     },
   });
   const modes = values.modes.split(',').map((m) => m.trim()).filter(Boolean);
   for (const m of modes) if (m !== 'sqlite' && m !== 'redis') throw new Error(`--modes: unknown mode "${m}" (sqlite, redis)`);
-  const o = { duration: Number(values.duration), rounds: Math.max(1, Math.floor(Number(values.rounds))), connections: Number(values.connections), window: Number(values.window), modes: modes as ('sqlite' | 'redis')[], out: values.out };
+  const o = { duration: Number(values.duration), rounds: Math.max(1, Math.floor(Number(values.rounds))), connections: Number(values.connections), window: Number(values.window), modes: modes as ('sqlite' | 'redis')[], out: values.out, bridge: Math.max(0, Math.floor(Number(values.bridge))) };
   if (!(o.duration > 0) || !(o.connections >= 1) || !(o.window >= 1)) throw new Error('--duration, --connections and --window must be positive');
   return o;
 }
@@ -147,12 +152,15 @@ async function main(): Promise<void> {
     });
     const base = results.find((r) => r.name === 'baseline')!;
     for (const r of results) r.ratio = { messages_per_s: round(r.messages_per_s / base.messages_per_s, 3), cpu_per_100k: round(r.cpu_s_per_100k / base.cpu_s_per_100k, 3) };
+    for (const s of servers.splice(0)) await s.stop();
+    const bridge: DrainResult[] | null = o.bridge > 0 ? await bridgeDrain(o.modes, bodies, o.bridge, log) : null;
 
     const doc = {
       schema: 'iotgw-bench-mqtt/1', started_at: startedAt.toISOString(), finished_at: new Date().toISOString(), git: git(),
       host: { cpus: cpus().length, cpu_model: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, loadavg_start: loadavg().map((l) => round(l, 2)) },
-      options: { duration_s: o.duration, rounds: o.rounds, connections: o.connections, window: o.window, devices: FLEET_DEVICES, qos: 1 },
+      options: { duration_s: o.duration, rounds: o.rounds, connections: o.connections, window: o.window, devices: FLEET_DEVICES, qos: 1, bridge_messages: o.bridge },
       servers: results,
+      bridge,
     };
     mkdirSync(o.out, { recursive: true });
     const json = `${JSON.stringify(doc, null, 2)}\n`;
@@ -160,7 +168,9 @@ async function main(): Promise<void> {
     writeFileSync(file, json);
     writeFileSync(join(o.out, 'latest.json'), json);
     const row = (r: ServerResult): string => `| ${r.name} | ${r.messages_per_s.toLocaleString('en-US')} | ${r.ratio!.messages_per_s.toFixed(2)}× | ${r.p50_ms} | ${r.p99_ms} | ${r.cpu_s_per_100k} | ${r.ratio!.cpu_per_100k.toFixed(2)}× | ${r.redis_cpu_s_per_100k ?? '–'} | ${r.client_cpu_s_per_100k} | ${r.rss_idle_mb} / ${r.rss_peak_mb} | ${r.errors} |`;
-    process.stdout.write(['| server | QoS 1 msgs/s | × baseline | p50 ms | p99 ms | CPU s/100k | × baseline | redis-server CPU s/100k | load client CPU s/100k | RSS idle / peak MB | errors |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...results.map(row), '', `results: ${file}`, ''].join('\n'));
+    const drainRow = (r: DrainResult): string => `| ${r.name} | ${r.messages.toLocaleString('en-US')} | ${r.seconds} | ${r.messages_per_s.toLocaleString('en-US')} | ${r.ratio!.toFixed(2)}× | ${r.cpu_s_per_100k} |`;
+    const drainTable = bridge ? ['', 'bridge: a persistent session\'s backlog drained from mosquitto', '| subscriber | messages | s | msgs/s | × no-op | CPU s/100k |', '|---|---:|---:|---:|---:|---:|', ...bridge.map(drainRow)] : [];
+    process.stdout.write(['| server | QoS 1 msgs/s | × baseline | p50 ms | p99 ms | CPU s/100k | × baseline | redis-server CPU s/100k | load client CPU s/100k | RSS idle / peak MB | errors |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...results.map(row), ...drainTable, '', `results: ${file}`, ''].join('\n'));
   } finally {
     for (const s of servers) await s.stop().catch((err) => log(`stopping ${s.name}: ${(err as Error).message}`));
   }
