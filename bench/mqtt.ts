@@ -21,13 +21,13 @@
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { execFileSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mqttLoad, type MqttLoadResult } from './lib/mqtt-load.ts';
 import { bridgeDrain, type DrainResult } from './lib/mqtt-bridge-drain.ts';
 import { singleBodies, FLEET_DEVICES } from './lib/payload.ts';
 import { CpuMeter, MB, RssSampler, rssBytes } from './lib/proc.ts';
+import { gitState } from './lib/git.ts';
 import { round } from './load.ts';
 import { spawnReady, startGateway, stopChild } from './servers.ts';
 import { freePort } from '../test/support/ports.ts';
@@ -90,16 +90,6 @@ async function gateway(mode: 'sqlite' | 'redis'): Promise<Server> {
   return { name: mode, pid: srv.pid, redisPid: srv.redisPid, url: `mqtt://127.0.0.1:${port}`, stop: srv.stop };
 }
 
-function git(): { commit: string | null; dirty: boolean | null } {
-  try {
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim().length > 0;
-    return { commit, dirty };
-  } catch {
-    return { commit: null, dirty: null };
-  }
-}
-
 async function main(): Promise<void> {
   const o = options();
   const startedAt = new Date();
@@ -156,7 +146,7 @@ async function main(): Promise<void> {
     const bridge: DrainResult[] | null = o.bridge > 0 ? await bridgeDrain(o.modes, bodies, o.bridge, log) : null;
 
     const doc = {
-      schema: 'iotgw-bench-mqtt/1', started_at: startedAt.toISOString(), finished_at: new Date().toISOString(), git: git(),
+      schema: 'iotgw-bench-mqtt/1', started_at: startedAt.toISOString(), finished_at: new Date().toISOString(), git: gitState(root),
       host: { cpus: cpus().length, cpu_model: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, loadavg_start: loadavg().map((l) => round(l, 2)) },
       options: { duration_s: o.duration, rounds: o.rounds, connections: o.connections, window: o.window, devices: FLEET_DEVICES, qos: 1, bridge_messages: o.bridge },
       servers: results,

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -11,8 +12,8 @@ export interface MosquittoOptions {
 
 /**
  * A real Debian `mosquitto` on a free port on 127.0.0.1, with its own config file and persistence
- * dir in a temp dir: never the machine's service on 1883. `kill()`/`start()` restart it on the
- * same port.
+ * dir in a temp dir: never the machine's service on 1883. Set `port` before `start()` to have it
+ * come up where a client already waits.
  */
 export class TestMosquitto {
   port = 0;
@@ -55,17 +56,12 @@ export class TestMosquitto {
     return this;
   }
 
-  async kill(): Promise<void> {
-    const proc = this.proc;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGKILL');
-    await exited;
-    this.proc = null;
-  }
-
   async destroy(): Promise<void> {
-    await this.kill();
+    const proc = this.proc;
+    if (proc && proc.exitCode === null) {
+      proc.kill('SIGKILL');
+      await once(proc, 'exit');
+    }
     this.tmp.cleanup();
   }
 }
