@@ -99,6 +99,26 @@ test('a subscriber to the telemetry topics sees each reading that was acknowledg
   await waitFor(() => seen.includes('iotgw/watched/board-w/telemetry'), 10_000, 'the reading routed to the subscriber');
 });
 
+test('a retained reading is stored and retained; an empty retained message clears it without being taken for a reading', async () => {
+  const board = await client({ clientId: 'retainer' });
+  await board.publishAsync('iotgw/ret/board-r/telemetry', reading('br', 1), { qos: 1, retain: true });
+  assert.equal((await getJson(`${gw.url}/devices/board-r/readings`)).body.readings.length, 1);
+  const retainedFor = async (id: string): Promise<string[]> => {
+    const sub = await client({ clientId: id });
+    const got: string[] = [];
+    sub.on('message', (_t, payload, packet) => { if (packet.retain) got.push(payload.toString()); });
+    await sub.subscribeAsync('iotgw/ret/board-r/telemetry', { qos: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    return got;
+  };
+  assert.equal(JSON.parse((await retainedFor('late-1'))[0]).seq, 1, 'the late subscriber gets the retained reading');
+  const refusedBefore = await metricValue(gw.url, 'iotgw_readings_rejected_total{reason="invalid_json"}');
+  await board.publishAsync('iotgw/ret/board-r/telemetry', '', { qos: 1, retain: true });
+  assert.deepEqual(await retainedFor('late-2'), [], 'nothing retained any more');
+  assert.equal(await metricValue(gw.url, 'iotgw_readings_rejected_total{reason="invalid_json"}'), refusedBefore, 'the empty payload was not refused as a reading');
+  assert.equal((await getJson(`${gw.url}/devices/board-r/readings`)).body.readings.length, 1);
+});
+
 test('MQTT over WebSocket at /mqtt on the HTTP port', async () => {
   const c = await client({ clientId: 'ws-board' }, `ws://127.0.0.1:${new URL(gw.url).port}/mqtt`);
   const pubacks = pubackCounter(c);

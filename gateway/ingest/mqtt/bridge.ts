@@ -22,8 +22,6 @@ const IMPLEMENTATION_SPECIFIC_ERROR = 0x83;
 const SESSION_NEVER_EXPIRES = 0xffffffff;
 const ORIGIN: PublishOrigin = { key: null, trusted: true, client: 'bridge' };
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
-
 /**
  * Bridge mode: the gateway subscribes to a site's broker (Mosquitto) at QoS 1 with a persistent
  * session, and acknowledges each message only once intake made it durable, with MQTT.js's
@@ -42,13 +40,17 @@ export class MqttBridge {
   private stopping = false;
   /** The message being made durable, if any: stop() lets it finish so its PUBACK goes out. */
   private current: Promise<void> = Promise.resolve();
+  /** Ends the backoff wait of a message that could not be stored, so stop() need not sit it out. */
+  private wake: (() => void) | null = null;
   private connectedOnce = false;
   private troubleLogged = false;
   private readonly topics: string[];
   private readonly log: Logger;
+  private readonly connected: Gauge;
 
   constructor(private readonly deps: BridgeDeps) {
     this.log = deps.log.child({ component: 'mqtt-bridge' });
+    this.connected = new Gauge({ name: 'iotgw_mqtt_bridge_connected', help: '1 while the MQTT bridge is connected to the site broker', registers: [deps.metrics.registry] });
     const s = deps.config.mqtt.subscribe;
     this.topics = s.topics.length > 0 ? s.topics : [deps.telemetry.template.filter];
     s.topics.forEach((t, i) => {
@@ -80,7 +82,7 @@ export class MqttBridge {
       },
     });
     this.client = client;
-    const connected = new Gauge({ name: 'iotgw_mqtt_bridge_connected', help: '1 while the MQTT bridge is connected to the site broker', registers: [this.deps.metrics.registry] });
+    const connected = this.connected;
     client.on('connect', (connack) => {
       connected.set(1);
       this.troubleLogged = false;
@@ -118,7 +120,11 @@ export class MqttBridge {
         if (!transient(e)) return reasonCode(e);
       }
       if (this.stopping) return null;
-      await sleep(backoffMs);
+      await new Promise<void>((r) => {
+        this.wake = r;
+        setTimeout(r, backoffMs).unref();
+      });
+      this.wake = null;
       backoffMs = Math.min(backoffMs * 2, 30_000);
       if (this.stopping) return null;
     }
@@ -140,6 +146,7 @@ export class MqttBridge {
   /** Lets the message in hand finish (its PUBACK goes out), then disconnects; the session stays on the broker. */
   async stop(timeoutMs = 5000): Promise<void> {
     this.stopping = true;
+    this.wake?.();
     const client = this.client;
     if (!client) return;
     let timer: NodeJS.Timeout | undefined;

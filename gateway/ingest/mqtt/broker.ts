@@ -136,7 +136,8 @@ export class MqttBroker {
       done(new Error('$SYS/ topics are reserved')); // what aedes' default hook does
       return;
     }
-    if (!this.deps.telemetry.template.covers(packet.topic)) {
+    // An empty retained message only clears what a topic retains (MQTT-3.3.1-10): not a reading.
+    if (!this.deps.telemetry.template.covers(packet.topic) || (packet.retain && packet.payload.length === 0)) {
       done(null);
       return;
     }
