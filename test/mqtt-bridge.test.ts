@@ -59,9 +59,10 @@ test('a gateway started while the site broker is down starts anyway, warns once,
   const mosquitto = new TestMosquitto();
   mosquitto.port = port;
   const dir = tempDir();
-  const gw = await new GatewayProcess({ dataDir: dir.path, config: { mqtt: { subscribe: { url: `mqtt://127.0.0.1:${port}`, client_id: 'iotgw-late' } } } }).start();
+  const gw = new GatewayProcess({ dataDir: dir.path, config: { mqtt: { subscribe: { url: `mqtt://127.0.0.1:${port}`, client_id: 'iotgw-late' } } } });
   let publisher: MqttClient | null = null;
   try {
+    await gw.start();
     assert.equal((await gw.get('/healthz')).status, 200, 'serving without the site broker');
     await gw.waitForLog((l) => l.msg === 'MQTT bridge cannot reach the site broker; retrying every second');
     await mosquitto.start();
@@ -73,6 +74,7 @@ test('a gateway started while the site broker is down starts anyway, warns once,
   } finally {
     publisher?.end(true);
     await gw.stop();
+    await gw.kill();
     await mosquitto.destroy();
     dir.cleanup();
   }

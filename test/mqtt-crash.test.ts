@@ -49,8 +49,10 @@ for (const mode of ['sqlite', 'redis'] as const) {
     const env = { IOTGW_MQTT_PORT: String(mqttPort) };
     const sqlitePath = join(dir.path, 'buffer.db');
     const clients: MqttClient[] = [];
+    const gateways: GatewayProcess[] = [];
+    const gateway = (port?: number) => { const g = new GatewayProcess({ dataDir: dir.path, config: NO_RATE_LIMIT, redisUrl: redis?.url, env, port }); gateways.push(g); return g.start(); };
     try {
-      const gw = await new GatewayProcess({ dataDir: dir.path, config: NO_RATE_LIMIT, redisUrl: redis?.url, env }).start();
+      const gw = await gateway();
       const acked = new Set<string>();
       const sent = new Map<string, number>();
       for (let i = 0; i < BOARDS; i++) clients.push(await connectMqtt(`mqtt://127.0.0.1:${mqttPort}`, { clientId: `board-${i}`, clean: false, reconnectPeriod: 100 }));
@@ -68,7 +70,7 @@ for (const mode of ['sqlite', 'redis'] as const) {
       assert.deepEqual(lost, [], 'every message that got a PUBACK was durable when the process died');
       assert.ok(ackedAtKill.size < BOARDS * PER_BOARD, 'killed in the middle of the stream');
 
-      const gw2 = await new GatewayProcess({ dataDir: dir.path, config: NO_RATE_LIMIT, redisUrl: redis?.url, env, port: gw.port }).start();
+      const gw2 = await gateway(gw.port);
       await boards;
       assert.equal(acked.size, BOARDS * PER_BOARD, 'every message was acknowledged in the end');
       const resent = [...sent].filter(([, n]) => n > 1).map(([id]) => id);
@@ -83,6 +85,7 @@ for (const mode of ['sqlite', 'redis'] as const) {
       assert.equal(await gw2.stop(), 0);
     } finally {
       for (const c of clients) c.end(true);
+      for (const g of gateways) await g.kill();
       await redis?.destroy();
       dir.cleanup();
     }
@@ -104,8 +107,10 @@ async function bridgeKill(redisOutage: boolean): Promise<void> {
   const stored = async () => countById(await storedReadingIds({ sqlitePath, redisUrl: redis?.url }));
   const connected = (l: Record<string, unknown>) => l.msg === 'MQTT bridge connected';
   let publisher: MqttClient | null = null;
+  const gateways: GatewayProcess[] = [];
+  const gateway = (port?: number) => { const g = new GatewayProcess({ dataDir: dir.path, config, redisUrl: redis?.url, port }); gateways.push(g); return g.start(); };
   try {
-    const gw = await new GatewayProcess({ dataDir: dir.path, config, redisUrl: redis?.url }).start();
+    const gw = await gateway();
     assert.equal((await gw.waitForLog(connected)).session_present, false, 'a new session the first time');
     publisher = await connectMqtt(mosquitto.url, { clientId: 'site-boards' });
     const TOTAL = 2000;
@@ -136,7 +141,7 @@ async function bridgeKill(redisOutage: boolean): Promise<void> {
     assert.ok(storedAtKill.size < publishedAtKill, `mosquitto holds messages the gateway had not stored (${storedAtKill.size} of ${publishedAtKill})`);
     await publishing; // the rest is published while the gateway is down, into its session's queue
 
-    const gw2 = await new GatewayProcess({ dataDir: dir.path, config, redisUrl: redis?.url, port: gw.port }).start();
+    const gw2 = await gateway(gw.port);
     assert.equal((await gw2.waitForLog(connected)).session_present, true, 'mosquitto kept the session');
     await waitFor(async () => (await stored()).size >= TOTAL, 120_000, 'every published message stored');
     const all = await stored();
@@ -147,6 +152,7 @@ async function bridgeKill(redisOutage: boolean): Promise<void> {
     assert.equal(await gw2.stop(), 0);
   } finally {
     publisher?.end(true);
+    for (const g of gateways) await g.kill();
     redis?.resume();
     await redis?.destroy();
     await mosquitto.destroy();

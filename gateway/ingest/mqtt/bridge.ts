@@ -82,9 +82,8 @@ export class MqttBridge {
       },
     });
     this.client = client;
-    const connected = this.connected;
     client.on('connect', (connack) => {
-      connected.set(1);
+      this.connected.set(1);
       this.troubleLogged = false;
       if (this.connectedOnce && !connack.sessionPresent) {
         this.log.warn({ client_id: this.clientId }, 'the site broker kept no session for the bridge: what was published while the gateway was away is lost (check its persistent_client_expiration and max_queued_messages)');
@@ -101,7 +100,7 @@ export class MqttBridge {
     client.on('message', (topic, payload, packet: IPublishPacket) => {
       if (packet.qos === 0) this.deliverOnce(topic, payload);
     });
-    client.on('close', () => connected.set(0));
+    client.on('close', () => this.connected.set(0));
     client.on('error', (err) => this.trouble(err.message));
   }
 
