@@ -1,7 +1,8 @@
 /**
  * A CI-sized run of the MQTT benchmark (bench/mqtt.ts): the aedes baseline and the gateway in
- * SQLite mode, one short slice each. It checks only that the harness runs end to end and writes
- * well-formed results; no figure is compared with anything (timings belong in bench/).
+ * SQLite mode, one short slice each, and a 200-message bridge backlog. It checks only that the
+ * harness runs end to end and writes well-formed results; no figure is compared with anything
+ * (timings belong in bench/).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +17,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 test('the MQTT benchmark runs a reduced set and writes well-formed results', { timeout: 300_000 }, () => {
   const out = tempDir('iotgw-bench-mqtt-smoke-');
   try {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench/mqtt.ts'), '--duration', '1', '--rounds', '1', '--connections', '2', '--modes', 'sqlite', '--out', out.path], { cwd: root, encoding: 'utf8', timeout: 280_000 });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench/mqtt.ts'), '--duration', '1', '--rounds', '1', '--connections', '2', '--modes', 'sqlite', '--bridge', '200', '--out', out.path], { cwd: root, encoding: 'utf8', timeout: 280_000 });
     assert.equal(run.status, 0, run.stderr.slice(-3000));
     const files = readdirSync(out.path);
     assert.equal(files.filter((f) => /^\d{4}-\d{2}-\d{2}T.*\.json$/.test(f)).length, 1, 'one timestamped result file');
@@ -28,6 +29,7 @@ test('the MQTT benchmark runs a reduced set and writes well-formed results', { t
       assert.equal(s.errors, 0, `${s.name} without errors`);
       assert.equal(typeof s.ratio.messages_per_s, 'number');
     }
+    assert.deepEqual(doc.bridge.map((b: { name: string; messages: number }) => [b.name, b.messages]), [['baseline', 200], ['sqlite', 200]], 'the bridge backlog drained by both subscribers');
     assert.match(run.stdout, /\| sqlite \| [\d,.]+ \| [\d.]+× \|/, 'a table with the ratio is printed');
   } finally {
     out.cleanup();

@@ -73,6 +73,12 @@ test('QoS 0 is taken without an acknowledgement, on a best-effort basis', async 
   assert.equal(r.seq, 1);
 });
 
+test('QoS 2 is taken too: the publish completes once the reading is stored', async () => {
+  const c = await client({ clientId: 'qos2' });
+  await c.publishAsync('iotgw/q2/exactly/telemetry', reading('b2', 7), { qos: 2 });
+  assert.equal((await getJson(`${gw.url}/devices/exactly/readings`)).body.readings[0].seq, 7);
+});
+
 test('other topics are an ordinary broker\'s: subscriptions and retained messages work, and intake never sees them', async () => {
   const accepted = await metricValue(gw.url, 'iotgw_readings_accepted_total{transport="mqtt"}');
   const publisher = await client({ clientId: 'home-pub' });
