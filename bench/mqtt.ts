@@ -93,6 +93,7 @@ async function gateway(mode: 'sqlite' | 'redis'): Promise<Server> {
 async function main(): Promise<void> {
   const o = options();
   const startedAt = new Date();
+  const loadStart = loadavg().map((l) => round(l, 2));
   const bodies = singleBodies();
   const servers: Server[] = [];
   try {
@@ -147,7 +148,7 @@ async function main(): Promise<void> {
 
     const doc = {
       schema: 'iotgw-bench-mqtt/1', started_at: startedAt.toISOString(), finished_at: new Date().toISOString(), git: gitState(root),
-      host: { cpus: cpus().length, cpu_model: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, loadavg_start: loadavg().map((l) => round(l, 2)) },
+      host: { cpus: cpus().length, cpu_model: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, loadavg_start: loadStart, loadavg_end: loadavg().map((l) => round(l, 2)) },
       options: { duration_s: o.duration, rounds: o.rounds, connections: o.connections, window: o.window, devices: FLEET_DEVICES, qos: 1, bridge_messages: o.bridge },
       servers: results,
       bridge,
