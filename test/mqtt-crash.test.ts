@@ -102,7 +102,9 @@ async function bridgeKill(redisOutage: boolean): Promise<void> {
   const mosquitto = await new TestMosquitto().start();
   const redis = redisOutage ? await new TestRedis({ appendonly: true }).start() : null;
   const config: Record<string, unknown> = { ...NO_RATE_LIMIT, mqtt: { subscribe: { url: mosquitto.url, client_id: 'iotgw-crash-test' } } };
-  if (redis) config.redis = { sqlite_fallback: false, write_timeout_ms: 200 };
+  // A write timeout well above what a loaded machine takes for a Redis append (a spurious one
+  // sends intake to 503 until 3 good health probes), and quick probes to come back after the restart.
+  if (redis) config.redis = { sqlite_fallback: false, write_timeout_ms: 1000, health_interval_ms: 200 };
   const sqlitePath = join(dir.path, 'buffer.db');
   const stored = async () => countById(await storedReadingIds({ sqlitePath, redisUrl: redis?.url }));
   const connected = (l: Record<string, unknown>) => l.msg === 'MQTT bridge connected';
@@ -143,7 +145,10 @@ async function bridgeKill(redisOutage: boolean): Promise<void> {
 
     const gw2 = await gateway(gw.port);
     assert.equal((await gw2.waitForLog(connected)).session_present, true, 'mosquitto kept the session');
-    await waitFor(async () => (await stored()).size >= TOTAL, 120_000, 'every published message stored');
+    await waitFor(async () => (await stored()).size >= TOTAL, 120_000, 'every published message stored').catch(async (err: Error) => {
+      const problems = gw2.logs.filter((l) => Number(l.level) >= 40).slice(-8).map((l) => `${l.msg} ${l.err ?? l.reason ?? ''}`);
+      throw new Error(`${err.message}: ${(await stored()).size} of ${TOTAL} stored; gateway warnings: ${JSON.stringify(problems)}; mosquitto: ${mosquitto.log.slice(-500)}`);
+    });
     const all = await stored();
     const wrong = [...published].filter((id) => all.get(id) !== 1).map((id) => `${id}: ${all.get(id) ?? 0}`);
     assert.equal(published.size, TOTAL);
