@@ -20,12 +20,12 @@
 import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { execFileSync } from 'node:child_process';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { httpLoad, wsLoad, round, type LoadResult } from './load.ts';
 import { batchBodies, singleBodies, FLEET_DEVICES } from './lib/payload.ts';
 import { clockTick, CpuMeter, MB, rssBytes, RssSampler } from './lib/proc.ts';
+import { gitState } from './lib/git.ts';
 import { SCHEMA, validateResults, type BenchResults, type LoadKind, type ScenarioResult, type ServerResult } from './lib/schema.ts';
 import { startBaseline, startGateway, unitNodeFlags, type RunningServer, type ServerName } from './servers.ts';
 import { computeGoals, consoleReport, markdownFromDir, updateBenchmarksMd } from './report.ts';
@@ -83,16 +83,6 @@ function parse() {
     out: values.out, markdown: !values['no-markdown'], markdownOnly: values['markdown-only'], cpuProfDir: values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined, patch: values['gateway-patch'] || undefined, nodeOptions: values['gateway-node-options'] || undefined,
     uploadReadings: Number(values['upload-readings']), uploadDevices: Number(values['upload-devices']),
   };
-}
-
-function git(): { commit: string | null; dirty: boolean | null } {
-  try {
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim().length > 0;
-    return { commit, dirty };
-  } catch {
-    return { commit: null, dirty: null };
-  }
 }
 
 /**
@@ -220,7 +210,7 @@ async function main(): Promise<void> {
   const results: BenchResults = {
     schema: SCHEMA,
     started_at: startedAt.toISOString(), finished_at: '',
-    git: git(),
+    git: gitState(root),
     host: { cpus: cpus().length, cpu_model: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, clk_tck: clockTick(), loadavg_start: loadavg().map((l) => round(l, 2)), loadavg_end: [] },
     options: { duration_s: o.duration, rounds: o.rounds, warmup_s: o.warmup, connections: o.connections, ws_window: o.wsWindow, batch_size: BATCH, devices: FLEET_DEVICES, only: o.tokens, gateway_node_flags: unitNodeFlags().join(' '), gateway_patch: [o.patch, o.nodeOptions && `node ${o.nodeOptions}`].filter(Boolean).join('; ') || null },
     servers: [], scenarios: [], upload: null, loader: null, goals: [],

@@ -5,7 +5,7 @@
  */
 export type Rule =
   | { readonly type: 'string'; readonly default: string | null; readonly nullable?: boolean; readonly pattern?: RegExp; readonly hint?: string; readonly secret?: boolean; readonly oneOf?: readonly string[] }
-  | { readonly type: 'int'; readonly default: number; readonly min: number; readonly max: number }
+  | { readonly type: 'int'; readonly default: number | null; readonly nullable?: boolean; readonly min: number; readonly max: number }
   | { readonly type: 'bool'; readonly default: boolean }
   | { readonly type: 'strings'; readonly default: readonly string[] }
   | { readonly type: 'map'; readonly default: Readonly<Record<string, string>>; readonly secret?: boolean };
@@ -15,6 +15,7 @@ export type Section = { readonly [key: string]: Rule | Section };
 type ValueOf<R> = R extends { type: 'string'; nullable: true } ? string | null
   : R extends { type: 'string'; oneOf: readonly (infer O)[] } ? O
   : R extends { type: 'string' } ? string
+  : R extends { type: 'int'; nullable: true } ? number | null
   : R extends { type: 'int' } ? number
   : R extends { type: 'bool' } ? boolean
   : R extends { type: 'strings' } ? string[]
@@ -169,5 +170,36 @@ export const schema = {
   },
   log: {
     level: { type: 'string', default: 'info', oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  },
+  /** MQTT intake (docs/mqtt.md): an embedded broker, a bridge to a site's broker, or both. */
+  mqtt: {
+    /** Port of the embedded broker; null (default): no broker. 0 picks a free port (tests). */
+    listen_port: { type: 'int', default: null, nullable: true, min: 0, max: 65535 },
+    /** Address the broker binds; null: the same as `http.host`. */
+    host: { type: 'string', default: null, nullable: true },
+    /**
+     * Where boards publish readings. Placeholders fill a reading's `device_id` / `group_id` when the
+     * payload lacks them; a payload that names others is refused. Topics under the first level are
+     * intake topics (one that does not match is refused); other topics are an ordinary broker's.
+     */
+    topic: {
+      type: 'string', default: 'iotgw/{group_id}/{device_id}/telemetry',
+      pattern: /^(?!\$)(?!.*\{group_id\}.*\{group_id\})(?!.*\{device_id\}.*\{device_id\})[^/#+{}]+(?:\/(?:[^/#+{}]+|\{group_id\}|\{device_id\}))*$/,
+      hint: 'must start with a fixed level, then fixed levels or whole-level {group_id} / {device_id} placeholders (each at most once); no + or #, not under $',
+    },
+    /** MQTT over WebSocket at `/mqtt` on the HTTP port, when the broker is on. */
+    websocket: { type: 'bool', default: true },
+    /** The largest MQTT packet the broker takes (topic and payload); a larger one closes the connection. */
+    max_packet_bytes: { type: 'int', default: 256 * KiB, min: 1 * KiB, max: 64 * MiB },
+    /** Bridge mode: subscribe to a site's broker with a persistent session; on when `url` is set. */
+    subscribe: {
+      url: { type: 'string', default: null, nullable: true, pattern: /^(mqtts?|tcp|ssl|wss?):\/\/.+/, hint: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' },
+      /** Topic filters to subscribe to, at QoS 1; empty: `topic` with + for each placeholder. */
+      topics: { type: 'strings', default: [] },
+      /** The persistent session's name on the site's broker; null: `iotgw-<gateway_id>`. Keep it stable. */
+      client_id: { type: 'string', default: null, nullable: true, pattern: /^[\x21-\x7e]{1,128}$/, hint: '1-128 printable ASCII characters, no spaces' },
+      username: { type: 'string', default: null, nullable: true },
+      password: { type: 'string', default: null, nullable: true, secret: true },
+    },
   },
 } as const satisfies Section;

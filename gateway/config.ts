@@ -16,7 +16,7 @@ const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const isRule = (node: Rule | Section): node is Rule => typeof (node as Rule).type === 'string';
 
 function checkValue(path: string, rule: Rule, value: unknown): unknown {
-  if (value === null && rule.type === 'string' && rule.nullable) return null;
+  if (value === null && (rule.type === 'string' || rule.type === 'int') && rule.nullable) return null;
   switch (rule.type) {
     case 'string': {
       if (typeof value !== 'string') throw new ConfigError(path, `must be a string, got ${describe(value)}`);
@@ -77,6 +77,8 @@ type EnvOverride = { env: string[]; path: string; parse: (v: string) => unknown 
 const asInt = (v: string): unknown => (/^-?\d+$/.test(v.trim()) ? Number(v) : v);
 const asText = (v: string): unknown => v;
 const asOptional = (v: string): unknown => (v.trim() === '' ? null : v);
+/** A port, or `off` / empty for none (IOTGW_MQTT_PORT). */
+const asOptionalInt = (v: string): unknown => (['', 'off', 'none'].includes(v.trim().toLowerCase()) ? null : asInt(v));
 const asSwitch = (v: string): unknown => (['on', 'true', '1', 'yes'].includes(v.toLowerCase()) ? true : ['off', 'false', '0', 'no'].includes(v.toLowerCase()) ? false : v);
 
 /** Environment variables win over the file: systemd drop-ins and tests set them without editing YAML. */
@@ -94,6 +96,7 @@ export const ENV_OVERRIDES: EnvOverride[] = [
   { env: ['IOTGW_SQLITE_FALLBACK'], path: 'redis.sqlite_fallback', parse: asSwitch },
   { env: ['IOTGW_SHUTDOWN_TIMEOUT_MS'], path: 'shutdown_timeout_ms', parse: asInt },
   { env: ['IOTGW_READ_TOKEN'], path: 'http.read_token', parse: asOptional },
+  { env: ['IOTGW_MQTT_PORT'], path: 'mqtt.listen_port', parse: asOptionalInt },
 ];
 
 /** Sets a dotted path (`sqlite.group_commit_ms`) in a plain settings object, creating the levels on the way. */

@@ -7,6 +7,7 @@ import { ReadingBuffer } from './buffer/buffer.ts';
 import { Intake } from './ingest/intake.ts';
 import { registerTelemetryRoutes } from './ingest/http.ts';
 import { WebSocketIntake } from './ingest/websocket.ts';
+import { MqttIntake } from './ingest/mqtt/mqtt-intake.ts';
 import { createServer, applyServerLimits } from './server.ts';
 import { applyLive, type ConfigChanges } from './reload.ts';
 import { GatewayError } from './errors.ts';
@@ -45,6 +46,7 @@ export class Gateway {
   private app: FastifyInstance | null = null;
   private ws: WebSocketIntake | null = null;
   private intake: Intake | null = null;
+  private mqtt: MqttIntake | null = null;
   private discovery: Discovery | null = null;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | null = null;
@@ -52,6 +54,11 @@ export class Gateway {
   /** Resolves once `stop()` has finished: main.ts waits on it to exit. */
   readonly stopped = new Promise<void>((r) => { this.resolveStopped = r; });
   port = 0;
+
+  /** The embedded MQTT broker's port once started; null when it is off. */
+  get mqttPort(): number | null {
+    return this.mqtt?.port ?? null;
+  }
 
   /**
    * `reloadConfig` reads the configuration again for `reload()` (SIGHUP, `systemctl reload`);
@@ -150,13 +157,16 @@ export class Gateway {
     this.port = (app.server.address() as AddressInfo).port;
     this.ws = new WebSocketIntake(app.server, intake, config, log, this.metrics);
     await this.ws.start();
+    // MQTT before discovery announces `_mqtt._tcp`, and stopped before the store closes.
+    this.mqtt = new MqttIntake({ config, log, metrics: this.metrics, intake });
+    await this.mqtt.start(this.ws);
     // Discovery needs the real port (0 in tests means "pick one"); it never throws for network reasons.
-    this.discovery = new Discovery({ config, log, metrics: this.metrics, port: this.port, inventory: this.inventory, version: this.version });
+    this.discovery = new Discovery({ config, log, metrics: this.metrics, port: this.port, mqttPort: this.mqtt.port, inventory: this.inventory, version: this.version });
     await this.discovery.start();
     uploader.start();
     mkdirSync(config.data_dir, { recursive: true });
     await this.admin.start();
-    log.info({ host: config.http.host, port: this.port, store: this.buffer.mode }, 'listening');
+    log.info({ host: config.http.host, port: this.port, mqtt_port: this.mqtt.port, store: this.buffer.mode }, 'listening');
     await this.systemd.ready();
   }
 
@@ -199,6 +209,7 @@ export class Gateway {
       await this.admin.stop();
       await this.discovery?.stop(); // goodbye packets first: boards look elsewhere while we drain
       await this.ws?.stop(Math.max(100, timeoutMs - 500));
+      await this.mqtt?.stop(Math.max(100, timeoutMs - 500));
       await this.app?.close();
       await this.uploader?.stop(Math.max(100, timeoutMs / 2));
       await this.inventory.stop();

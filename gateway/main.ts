@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import { loadConfig, loadConfigOrExitCode, maskSecrets, type Config } from './config.ts';
-import { EXIT_CONFIG } from './errors.ts';
+import { ConfigError, EXIT_CONFIG } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { KeyFileError } from './keys/key-store.ts';
 
@@ -121,8 +121,9 @@ async function runDaemon(config: Config, log: Logger, reloadConfig: () => Config
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'gateway failed to start');
     await gateway.stop().catch(() => undefined);
-    // A broken key file does not mend itself: 78 stops systemd's restart loop, as for config.yaml.
-    return err instanceof KeyFileError ? EXIT_CONFIG : 1;
+    // A broken key file does not mend itself, nor does a setting only a component can check (an
+    // MQTT topic filter): 78 stops systemd's restart loop, as for config.yaml.
+    return err instanceof KeyFileError || err instanceof ConfigError ? EXIT_CONFIG : 1;
   }
   await gateway.stopped;
   return 0;

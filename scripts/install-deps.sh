@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # systemd-container: the real-systemd test (../shared/tools/real-systemd); faketime: the clock-jump
-# chaos test. avahi-daemon runs only inside the network namespaces the discovery tests create.
-# chromium (Debian's, /usr/bin/chromium) is the browser the status page's test drives through
-# playwright-core, which never downloads a browser of its own.
-PACKAGES=(redis-server g++ make python3 doctest-dev nlohmann-json3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf systemd systemd-container faketime iproute2 procps avahi-daemon avahi-utils dbus chromium)
+# chaos test. avahi-daemon runs only inside the network namespaces the discovery tests create;
+# mosquitto only as the MQTT tests start it (own config, free port), never as the machine's
+# service on 1883. chromium (Debian's, /usr/bin/chromium) is the browser the status page's test
+# drives through playwright-core, which never downloads a browser of its own.
+PACKAGES=(redis-server g++ make python3 doctest-dev nlohmann-json3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf systemd systemd-container faketime iproute2 procps avahi-daemon avahi-utils dbus mosquitto chromium)
 force=${1:-}
 
 missing=()

@@ -72,6 +72,7 @@ describe('beside a real avahi-daemon', { skip }, () => {
   test('avahi backend: advertises through avahi-daemon, browses devices into the inventory, withdraws on stop', async () => {
     const gw = gwNs.node(FIXTURE, {
       ...avahi.env,
+      IOTGW_FIXTURE_MQTT_PORT: '1883',
       IOTGW_FIXTURE_OVERRIDES: JSON.stringify({ gateway_id: 'gw-av', 'discovery.backend': 'avahi', 'discovery.host_name': 'iotgw-av' }),
     });
     try {
@@ -85,6 +86,9 @@ describe('beside a real avahi-daemon', { skip }, () => {
       assert.equal((await answered(since, (r) => r.type === 'A' && r.name === 'iotgw-av.local')).data, GW, 'host name published through avahi');
       const txt = await answered(since, (r) => r.type === 'TXT' && r.name === 'iotgw gw-av._iotgw._tcp.local');
       assert.ok(txt.data.includes('id=gw-av') && txt.data.includes('auth=0'));
+      await peer.request('query', { name: '_mqtt._tcp.local', type: 'PTR' });
+      const mqttSrv = await answered(since, (r) => r.type === 'SRV' && r.name === 'iotgw gw-av._mqtt._tcp.local');
+      assert.equal(mqttSrv.data.port, 1883, 'the broker published through avahi as _mqtt._tcp');
 
       await peer.request('announce', { instance: 'esp32 d4', host: 'esp32-d4.local', address: DEV, port: 80, ttl: 120, txt: { id: 'esp-d4', group: 'g', fw: '2.0.0' } });
       const d = await waitFor(async () => (await gw.request<Device[]>('list')).find((x) => x.device_id === 'esp-d4'), 20000, 'esp-d4 through avahi-browse');

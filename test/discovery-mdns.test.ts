@@ -49,6 +49,7 @@ describe('mDNS between two namespaces (bonjour backend)', { skip }, () => {
     await other.request('host', { name: 'otherhost.local', address: GW });
     gw = gwNs.node(FIXTURE, {
       IOTGW_FIXTURE_DB: join(dir.path, 'buffer.db'),
+      IOTGW_FIXTURE_MQTT_PORT: '1883',
       IOTGW_FIXTURE_OVERRIDES: JSON.stringify({
         gateway_id: 'gw-test', 'discovery.host_name': 'iotgw-test', 'ingest.auth.mode': 'keys', 'ingest.auth.shared_key': 'k',
         'discovery.expected_interval_seconds': 1, 'discovery.stale_after_seconds': 1, 'discovery.offline_after_seconds': 6,
@@ -81,6 +82,19 @@ describe('mDNS between two namespaces (bonjour backend)', { skip }, () => {
     assert.ok(txt, 'TXT in the answer');
     assert.deepEqual([...txt.data].sort(), ['auth=1', 'id=gw-test', 'path=/telemetry', 'v=0.1.0-test', 'ws=/ws']);
     assert.equal(rec('A', 'iotgw-test.local')?.data, GW, 'A record of the SRV target = the namespace address');
+  });
+
+  test('with the MQTT broker on, _mqtt._tcp is advertised with its port, the telemetry topic and whether a key is needed', async () => {
+    const since = Date.now();
+    await peer.request('query', { name: '_mqtt._tcp.local', type: 'PTR' });
+    const instance = 'iotgw gw-test._mqtt._tcp.local';
+    const answer = await waitFor(async () => (await packets(since)).find((p) => p.kind === 'response' && p.records.some((r) => r.type === 'PTR' && r.name === '_mqtt._tcp.local' && r.ttl > 0)), 15000, 'an answer to the _mqtt._tcp PTR query');
+    const rec = (type: string, name: string) => answer.records.find((r) => r.type === type && r.name.toLowerCase() === name.toLowerCase());
+    assert.equal(rec('PTR', '_mqtt._tcp.local')?.data, instance);
+    const srv = rec('SRV', instance);
+    assert.equal(srv?.data.port, 1883);
+    assert.equal(srv?.data.target, 'iotgw-test.local');
+    assert.deepEqual([...rec('TXT', instance)!.data].sort(), ['auth=1', 'id=gw-test', 'topic=iotgw/{group_id}/{device_id}/telemetry']);
   });
 
   test('the host name is answered on its own (A query for <host_name>.local)', async () => {
@@ -162,6 +176,7 @@ describe('mDNS between two namespaces (bonjour backend)', { skip }, () => {
     }, 15000, 'goodbye packets');
     assert.ok(bye.some((r) => r.type === 'SRV' && r.name === 'iotgw gw-test._iotgw._tcp.local'));
     assert.ok(bye.some((r) => r.type === 'TXT' && r.name === 'iotgw gw-test._iotgw._tcp.local'));
+    assert.ok(bye.some((r) => r.type === 'PTR' && r.name === '_mqtt._tcp.local'), 'the MQTT service is withdrawn too');
   });
 
   test('with discovery off nothing is sent', async () => {
@@ -207,7 +222,8 @@ describe('the full gateway (gateway/main.ts start) in a namespace', { skip }, ()
     const dir = tempDir('iotgw-disc-main-');
     const peer = devNs.node(PEER);
     const main = spawn('ip', ['netns', 'exec', gwNs.name, process.execPath, '--import', 'tsx', join(import.meta.dirname, '../gateway/main.ts'), 'start'], {
-      env: { ...process.env, IOTGW_PORT: '3000', IOTGW_DATA_DIR: dir.path, IOTGW_REDIS_URL: 'none', IOTGW_DISCOVERY: 'on', IOTGW_GATEWAY_ID: 'gw-main', IOTGW_CONFIG: '', IOTGW_LOG_LEVEL: 'info' },
+      // The namespace has its own network stack: its port 1883 is not the machine's.
+      env: { ...process.env, IOTGW_PORT: '3000', IOTGW_MQTT_PORT: '1883', IOTGW_DATA_DIR: dir.path, IOTGW_REDIS_URL: 'none', IOTGW_DISCOVERY: 'on', IOTGW_GATEWAY_ID: 'gw-main', IOTGW_CONFIG: '', IOTGW_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const logs: string[] = [];
@@ -220,6 +236,8 @@ describe('the full gateway (gateway/main.ts start) in a namespace', { skip }, ()
       const since = Date.now();
       await peer.request('query', { name: '_iotgw._tcp.local', type: 'PTR' });
       await waitFor(async () => (await peer.request<Seen[]>('packets', { from: GW, since })).flatMap((p) => p.records).find((r) => r.type === 'SRV' && r.data.port === 3000 && r.data.target === 'iotgw.local'), 15000, 'SRV answer from the gateway');
+      await peer.request('query', { name: '_mqtt._tcp.local', type: 'PTR' });
+      await waitFor(async () => (await peer.request<Seen[]>('packets', { from: GW, since })).flatMap((p) => p.records).find((r) => r.type === 'SRV' && r.name === 'iotgw gw-main._mqtt._tcp.local' && r.data.port === 1883), 15000, 'the broker advertised as _mqtt._tcp');
 
       await peer.request('announce', { instance: 'esp32 e5', host: 'esp32-e5.local', address: DEV, port: 80, ttl: 120, txt: { id: 'esp-e5', group: 'field', fw: '1.0.0', mac: '24:6f:28:aa:bb:05' } });
       const devicesNow = async () => (await peer.request<{ body: Device[] }>('http', { url: `${base}/devices` })).body;

@@ -2,9 +2,11 @@ import type { Answer } from 'dns-packet';
 import type { Logger } from '../log.ts';
 import type { HostNameResponder } from './host-name.ts';
 import type { MdnsSocket } from './mdns-socket.ts';
-import { GATEWAY_SERVICE, HOST_TTL, OTHER_TTL, SERVICES_ENUM } from './names.ts';
+import { HOST_TTL, OTHER_TTL, SERVICES_ENUM } from './names.ts';
 
 export interface AdvertiserOptions {
+  /** The service type, e.g. `_iotgw._tcp.local` (GATEWAY_SERVICE) or `_mqtt._tcp.local`. */
+  service: string;
   /** Instance label, e.g. `iotgw gw-1`. */
   instance: string;
   port: number;
@@ -14,7 +16,7 @@ export interface AdvertiserOptions {
 }
 
 /**
- * Advertises `<instance>._iotgw._tcp.local` (RFC 6763): PTR, SRV → `<host>.local`:port, TXT, plus
+ * Advertises `<instance>.<service>` (`_iotgw._tcp.local`, `_mqtt._tcp.local`; RFC 6763): PTR, SRV → `<host>.local`:port, TXT, plus
  * the service-type enumeration PTR. The records sit in bonjour-service's responder, which answers
  * queries for them; this class announces them (RFC 6762 §8.3: twice, one second apart, then every
  * `announceIntervalMs`) and withdraws them with TTL 0 on `stop()`.
@@ -26,23 +28,23 @@ export class Advertiser {
   constructor(private readonly socket: MdnsSocket, private readonly host: HostNameResponder, private readonly opts: AdvertiserOptions, private readonly log: Logger) {}
 
   get fqdn(): string {
-    return `${this.opts.instance}.${GATEWAY_SERVICE}`;
+    return `${this.opts.instance}.${this.opts.service}`;
   }
 
   records(ttlScale = 1): Answer[] {
     const t = (ttl: number) => ttl * ttlScale;
     return [
-      { name: GATEWAY_SERVICE, type: 'PTR', ttl: t(OTHER_TTL), data: this.fqdn },
+      { name: this.opts.service, type: 'PTR', ttl: t(OTHER_TTL), data: this.fqdn },
       { name: this.fqdn, type: 'SRV', ttl: t(HOST_TTL), flush: ttlScale > 0, data: { port: this.opts.port, target: this.host.fqdn, priority: 0, weight: 0 } },
       { name: this.fqdn, type: 'TXT', ttl: t(OTHER_TTL), flush: ttlScale > 0, data: Object.entries(this.opts.txt).map(([k, v]) => `${k}=${v}`) },
-      { name: SERVICES_ENUM, type: 'PTR', ttl: t(OTHER_TTL), data: GATEWAY_SERVICE },
+      { name: SERVICES_ENUM, type: 'PTR', ttl: t(OTHER_TTL), data: this.opts.service },
     ];
   }
 
   start(): void {
     this.running = true;
     this.socket.registry.register(this.records());
-    this.log.info({ instance: this.fqdn, target: this.host.fqdn, port: this.opts.port, txt: this.opts.txt }, 'advertising the gateway over mDNS');
+    this.log.info({ instance: this.fqdn, target: this.host.fqdn, port: this.opts.port, txt: this.opts.txt }, 'advertising over mDNS');
     void this.announce();
     this.timers.push(setTimeout(() => void this.announce(), 1000).unref());
     this.timers.push(setInterval(() => void this.announce(), this.opts.announceIntervalMs).unref());

@@ -3,11 +3,12 @@ import { hostname } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { BackendContext, DiscoveryBackend } from './backend.ts';
 import { parseAvahiLine } from './avahi-parse.ts';
-import { decodeTxt, gatewayTxt, instanceLabel, type HostAddresses } from './names.ts';
+import { decodeTxt, gatewayTxt, instanceLabel, mqttTxt, type HostAddresses } from './names.ts';
 import { NetWatcher } from './net-watcher.ts';
 
 const GATEWAY_TYPE = '_iotgw._tcp';
 const DEVICE_TYPE = '_iotgw-dev._tcp';
+const MQTT_TYPE = '_mqtt._tcp';
 
 interface Child {
   what: string;
@@ -22,8 +23,9 @@ interface Child {
 /**
  * Delegates mDNS to the host's avahi-daemon through its command-line clients (avahi-utils), which
  * talk to the daemon over D-Bus:
- * - `avahi-publish -s` keeps the service registered while it runs; avahi answers, announces,
- *   resolves name conflicts and sends the goodbyes when the process ends;
+ * - `avahi-publish -s` keeps the service registered while it runs (one more for `_mqtt._tcp` with
+ *   the broker on); avahi answers, announces, resolves name conflicts and sends the goodbyes when
+ *   the process ends;
  * - `avahi-publish -a -R <host_name>.local <addr>` per address when `host_name` is not the host's
  *   own name (which avahi already publishes), re-spawned when the addresses change;
  * - `avahi-browse -rpk _iotgw-dev._tcp` reports resolved devices (`=`) and removals (`-`, after a
@@ -48,8 +50,10 @@ export class AvahiBackend implements DiscoveryBackend {
     const d = this.ctx.config.discovery;
     const txt = gatewayTxt(this.ctx.config, this.ctx.version);
     const host = `${d.host_name}.local`;
-    const publish = ['-s', '-H', host, instanceLabel(d.instance_name ?? `iotgw ${this.ctx.config.gateway_id}`), GATEWAY_TYPE, String(this.ctx.port), ...Object.entries(txt).map(([k, v]) => `${k}=${v}`)];
-    this.children.push(this.child('avahi-publish (service)', 'avahi-publish', publish));
+    const instance = instanceLabel(d.instance_name ?? `iotgw ${this.ctx.config.gateway_id}`);
+    const service = (type: string, port: number, record: Record<string, string>) => ['-s', '-H', host, instance, type, String(port), ...Object.entries(record).map(([k, v]) => `${k}=${v}`)];
+    this.children.push(this.child('avahi-publish (service)', 'avahi-publish', service(GATEWAY_TYPE, this.ctx.port, txt)));
+    if (this.ctx.mqttPort !== null) this.children.push(this.child('avahi-publish (MQTT service)', 'avahi-publish', service(MQTT_TYPE, this.ctx.mqttPort, mqttTxt(this.ctx.config))));
     this.children.push(this.child('avahi-browse', 'avahi-browse', ['-r', '-p', '-k', DEVICE_TYPE], (line) => this.onBrowseLine(line)));
     this.publishAddresses(this.watcher.addresses);
     this.watcher.on('change', (next) => this.publishAddresses(next));

@@ -3,7 +3,7 @@ import type { BackendContext, DiscoveryBackend } from './backend.ts';
 import { DeviceBrowser } from './browser.ts';
 import { HostNameResponder } from './host-name.ts';
 import { MdnsSocket } from './mdns-socket.ts';
-import { gatewayTxt, instanceLabel, type HostAddresses } from './names.ts';
+import { GATEWAY_SERVICE, MQTT_SERVICE, gatewayTxt, instanceLabel, mqttTxt, type HostAddresses } from './names.ts';
 import { NetWatcher } from './net-watcher.ts';
 
 /**
@@ -19,7 +19,7 @@ import { NetWatcher } from './net-watcher.ts';
 export class BonjourBackend implements DiscoveryBackend {
   readonly name = 'bonjour';
   private readonly watcher: NetWatcher;
-  private parts: { socket: MdnsSocket; host: HostNameResponder; advertiser: Advertiser; browser: DeviceBrowser; boundTo: string | undefined } | null = null;
+  private parts: { socket: MdnsSocket; host: HostNameResponder; advertisers: Advertiser[]; browser: DeviceBrowser; boundTo: string | undefined } | null = null;
   private stopped = false;
   private chain: Promise<void> = Promise.resolve();
 
@@ -58,18 +58,18 @@ export class BonjourBackend implements DiscoveryBackend {
     socket.onProblem((reason) => this.ctx.onProblem(reason));
     await socket.start();
     const host = new HostNameResponder(socket, `${d.host_name}.local`, log);
-    const advertiser = new Advertiser(socket, host, {
-      instance: instanceLabel(d.instance_name ?? `iotgw ${this.ctx.config.gateway_id}`),
-      port: this.ctx.port,
-      txt: gatewayTxt(this.ctx.config, this.ctx.version),
-      announceIntervalMs: d.announce_interval_seconds * 1000,
-    }, log);
+    const instance = instanceLabel(d.instance_name ?? `iotgw ${this.ctx.config.gateway_id}`);
+    const announceIntervalMs = d.announce_interval_seconds * 1000;
+    const advertisers = [new Advertiser(socket, host, { service: GATEWAY_SERVICE, instance, port: this.ctx.port, txt: gatewayTxt(this.ctx.config, this.ctx.version), announceIntervalMs }, log)];
+    if (this.ctx.mqttPort !== null) {
+      advertisers.push(new Advertiser(socket, host, { service: MQTT_SERVICE, instance, port: this.ctx.mqttPort, txt: mqttTxt(this.ctx.config), announceIntervalMs }, log));
+    }
     const browser = new DeviceBrowser({ query: (q) => socket.query(q) }, this.ctx.sink, { maxQueryIntervalMs: d.announce_interval_seconds * 1000 }, log);
     socket.mdns.on('response', (packet) => browser.handleResponse(packet));
     host.start(addrs);
-    advertiser.start();
+    for (const a of advertisers) a.start();
     browser.start();
-    this.parts = { socket, host, advertiser, browser, boundTo };
+    this.parts = { socket, host, advertisers, browser, boundTo };
   }
 
   private async close(): Promise<void> {
@@ -77,7 +77,7 @@ export class BonjourBackend implements DiscoveryBackend {
     this.parts = null;
     if (!p) return;
     p.browser.stop();
-    await p.advertiser.stop();
+    for (const a of p.advertisers) await a.stop();
     await p.host.stop();
     await p.socket.stop();
   }
@@ -92,6 +92,6 @@ export class BonjourBackend implements DiscoveryBackend {
     }
     this.parts.socket.mdns.update();
     await this.parts.host.update(next);
-    await this.parts.advertiser.announce();
+    for (const a of this.parts.advertisers) await a.announce();
   }
 }

@@ -8,11 +8,13 @@ import { BonjourBackend } from './bonjour-backend.ts';
 import type { DeviceSink } from './browser.ts';
 
 export interface DiscoveryOptions {
-  config: Pick<Config, 'gateway_id' | 'ingest' | 'discovery'>;
+  config: Pick<Config, 'gateway_id' | 'ingest' | 'discovery' | 'mqtt'>;
   log: Logger;
   metrics?: Pick<Metrics, 'registry'>;
   /** The HTTP port the server actually listens on. */
   port: number;
+  /** The embedded MQTT broker's port, advertised as `_mqtt._tcp`; null or absent when it is off. */
+  mqttPort?: number | null;
   inventory: DeviceSink | Pick<Inventory, 'recordAnnouncement' | 'recordGoodbye'>;
   /** Gateway version for TXT `v`. */
   version: string;
@@ -21,7 +23,7 @@ export interface DiscoveryOptions {
 }
 
 /**
- * mDNS for the gateway: advertise `_iotgw._tcp`, browse `_iotgw-dev._tcp` into the inventory.
+ * mDNS for the gateway: advertise `_iotgw._tcp` (and `_mqtt._tcp` with the embedded broker), browse `_iotgw-dev._tcp` into the inventory.
  * `start()` never throws for network reasons: a backend that cannot work (no multicast, port 5353
  * taken, no avahi-daemon) is one warning, and the gateway keeps serving HTTP without discovery.
  */
@@ -47,7 +49,7 @@ export class Discovery {
       return;
     }
     const ctx = {
-      config: this.opts.config, log: this.log, port: this.opts.port, version: this.opts.version,
+      config: this.opts.config, log: this.log, port: this.opts.port, mqttPort: this.opts.mqttPort ?? null, version: this.opts.version,
       sink: this.opts.inventory, onProblem: (reason: string) => this.degraded(reason), pollMs: this.opts.pollMs ?? 2000,
     };
     this.backend = d.backend === 'avahi' ? new AvahiBackend(ctx) : new BonjourBackend(ctx);

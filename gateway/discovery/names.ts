@@ -3,6 +3,8 @@ import type { Config } from '../config.ts';
 
 /** What the gateway advertises and what the firmware announces (DESIGN.md, "Names"). */
 export const GATEWAY_SERVICE = '_iotgw._tcp.local';
+/** The embedded MQTT broker, when it is on: the type MQTT clients and tools browse for. */
+export const MQTT_SERVICE = '_mqtt._tcp.local';
 export const DEVICE_SERVICE = '_iotgw-dev._tcp.local';
 export const SERVICES_ENUM = '_services._dns-sd._udp.local';
 
@@ -15,6 +17,11 @@ export type DiscoveryConfig = Config['discovery'];
 /** The gateway's TXT record (RFC 6763 §6): keys a board needs to connect without configuration. */
 export function gatewayTxt(config: Pick<Config, 'gateway_id' | 'ingest'>, version: string): Record<string, string> {
   return { id: config.gateway_id, v: version, path: '/telemetry', ws: '/ws', auth: config.ingest.auth.mode === 'keys' ? '1' : '0' };
+}
+
+/** The MQTT service's TXT record: the gateway, where telemetry goes, and whether a device key is the password. */
+export function mqttTxt(config: Pick<Config, 'gateway_id' | 'ingest' | 'mqtt'>): Record<string, string> {
+  return { id: config.gateway_id, topic: config.mqtt.topic, auth: config.ingest.auth.mode === 'keys' ? '1' : '0' };
 }
 
 /** `iotgw gw-1` → a DNS-SD instance label (dots would split it; max 63 bytes). */

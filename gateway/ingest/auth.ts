@@ -107,7 +107,21 @@ export class DeviceAuth {
     }
   }
 
-  private hasKey(deviceId: string): boolean {
+  /**
+   * Whether `key` may speak for `deviceId` at all (the shared key, or that device's own key),
+   * leaving a key's group to be checked per reading: for logins that name a device but no group
+   * (MQTT's username).
+   */
+  speaksFor(key: string, deviceId: string): boolean {
+    const d = keyDigest(key);
+    if (this.creds.shared !== null && same(d, this.creds.shared)) return true;
+    const configured = this.creds.configured.get(deviceId);
+    if (configured && same(d, configured)) return true;
+    const stored = this.store?.get(deviceId);
+    return stored !== undefined && same(d, storedDigest(stored.hash));
+  }
+
+  hasKey(deviceId: string): boolean {
     return this.creds.configured.has(deviceId) || this.store?.get(deviceId) !== undefined;
   }
 

@@ -21,7 +21,19 @@ export interface ReadingObserver {
   recordReadings(readings: Reading[], remoteAddress?: string): void;
 }
 
-export type Transport = 'http' | 'ws';
+export type Transport = 'http' | 'ws' | 'mqtt';
+
+export interface AcceptOptions {
+  key: string | null;
+  transport: Transport;
+  remoteAddress?: string;
+  /**
+   * The sender is a broker that authenticated its own publishers (the MQTT bridge), not a device:
+   * no device key is asked for, and no per-device rate applies, since a broker redelivers a
+   * backlog at its own pace after an outage and holds what we do not acknowledge.
+   */
+  trusted?: boolean;
+}
 
 export interface Accepted {
   accepted: number;
@@ -76,12 +88,16 @@ export class Intake {
     this.observer = observer;
   }
 
-  async accept(body: unknown, opts: { key: string | null; transport: Transport; remoteAddress?: string }): Promise<Accepted> {
+  async accept(body: unknown, opts: AcceptOptions): Promise<Accepted> {
     const clockOffsetMs = this.clocks.offsetMs();
     if (clockOffsetMs !== this.clockVerdict) this.logClock(clockOffsetMs);
     const readings = toReadings(body, { now: Date.now(), windowMs: this.windowMs, limits: this.config.ingest, clockOffsetMs });
-    this.auth.checkReadings(opts.key, readings);
-    this.takeRate(readings, opts.remoteAddress);
+    // A trusted sender (the MQTT bridge: the site's broker authenticated its publishers) skips
+    // the device key and the rate limits, which would stall the replay of its backlog.
+    if (!opts.trusted) {
+      this.auth.checkReadings(opts.key, readings);
+      this.takeRate(readings, opts.remoteAddress);
+    }
     let result: { stored: number; duplicates: number };
     try {
       result = await this.sink.append(readings);

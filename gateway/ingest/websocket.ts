@@ -10,6 +10,8 @@ import { toGatewayError } from '../server.ts';
 import { keyFromHeaders } from './auth.ts';
 import type { Intake } from './intake.ts';
 
+type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
 interface Client {
   ws: WebSocket;
   key: string | null;
@@ -30,6 +32,7 @@ export class WebSocketIntake {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
   private pingTimer: NodeJS.Timeout | null = null;
+  private readonly mounted = new Map<string, UpgradeHandler>();
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head);
 
   constructor(
@@ -71,12 +74,22 @@ export class WebSocketIntake {
     for (const c of this.clients) c.ws.terminate();
   }
 
+  /** Another WebSocket endpoint on the HTTP port (MQTT over WebSocket at /mqtt), with its own login. */
+  mount(path: string, handler: UpgradeHandler): void {
+    this.mounted.set(path, handler);
+  }
+
   get connections(): number {
     return this.clients.size;
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '').split('?')[0];
+    const other = this.mounted.get(path.length > 1 ? path.replace(/\/$/, '') : path);
+    if (other) {
+      other(req, socket, head);
+      return;
+    }
     if (path !== '/ws' && path !== '/ws/') {
       refuseUpgrade(socket, new GatewayError('not_found', `no WebSocket endpoint at ${path}`, 404));
       return;

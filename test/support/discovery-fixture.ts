@@ -4,6 +4,7 @@
  * `GET /devices` from the inventory, and a JSON-lines control channel (see netns.ts):
  *   list | reading {device_id, group_id, remote?} | stop
  * Logs (pino JSON) go to stderr; `{event: 'ready', port}` is printed once start() resolved.
+ * IOTGW_FIXTURE_MQTT_PORT: a port to advertise as `_mqtt._tcp`, as the gateway does with its broker on.
  */
 import { createServer } from 'node:http';
 import { createInterface } from 'node:readline';
@@ -32,7 +33,8 @@ await new Promise<void>((r) => http.listen(Number(process.env.IOTGW_FIXTURE_PORT
 const port = (http.address() as { port: number }).port;
 
 await inventory.start();
-const discovery = new Discovery({ config, log, metrics, port, inventory, version: '0.1.0-test', pollMs: 200 });
+const mqttPort = process.env.IOTGW_FIXTURE_MQTT_PORT ? Number(process.env.IOTGW_FIXTURE_MQTT_PORT) : null;
+const discovery = new Discovery({ config, log, metrics, port, mqttPort, inventory, version: '0.1.0-test', pollMs: 200 });
 await discovery.start();
 const out = (msg: unknown) => process.stdout.write(`${JSON.stringify(msg)}\n`);
 out({ event: 'ready', port });
