@@ -25,7 +25,6 @@ if [ "$force" = "--force" ] || [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
 fi
 
-# npm ci only when node_modules is missing or older than the lockfile: it is slow on a Pi.
-if [ "$force" = "--force" ] || [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
+# npm ci only when node_modules does not hold exactly the lockfile's packages: it is slow on a Pi.
+source scripts/node-deps.sh
+ensure_node_modules "$force"

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
+import { BSON } from 'mongodb';
 import { elementRecords } from '../../gateway/buffer/redis-chunks.ts';
 
 /**
@@ -16,6 +17,7 @@ export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: st
     const db = new Database(opts.sqlitePath, { readonly: true, fileMustExist: true });
     try {
       for (const row of db.prepare('SELECT id FROM readings').iterate() as Iterable<{ id: string }>) ids.push(row.id);
+      ids.push(...uploadQuarantineIds(db));
     } finally {
       db.close();
     }
@@ -39,6 +41,30 @@ export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: st
     }
   }
   return ids;
+}
+
+/**
+ * Readings of parts Atlas refused, kept in the uploader's quarantine until `iotgw upload
+ * --retry-quarantine` (their window was deleted from the stores): a local copy like any other.
+ */
+function uploadQuarantineIds(db: Database.Database): string[] {
+  if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'upload_quarantine'").get()) return [];
+  const ids: string[] = [];
+  for (const row of db.prepare('SELECT doc FROM upload_quarantine').iterate() as Iterable<{ doc: Buffer }>) {
+    for (const r of BSON.deserialize(row.doc).readings as { _rid: string }[]) ids.push(r._rid);
+  }
+  return ids;
+}
+
+/** How many readings the uploader's quarantine holds (parts Atlas refused). */
+export function uploadQuarantineCount(sqlitePath: string): number {
+  if (!existsSync(sqlitePath)) return 0;
+  const db = new Database(sqlitePath, { readonly: true, fileMustExist: true });
+  try {
+    return uploadQuarantineIds(db).length;
+  } finally {
+    db.close();
+  }
 }
 
 /** A record's id; null for a damaged record (not yet quarantined), which a test that damaged it accounts itself. */
