@@ -107,6 +107,12 @@ void make_identity() {
   iotgw::boot_id_from_random(identity.boot_id, sizeof identity.boot_id, esp_random(), esp_random());
 }
 
+// ESPmDNS overloads addServiceTxt for (char*...), (const char*...) and (String...): a char[]
+// argument beside string literals matches more than one of them and does not compile
+// (ESPmDNS.h 2.0.14, lines 79-85). Every argument goes through const char* parameters here,
+// so only the const char* overload is an exact match.
+void add_dev_txt(const char* key, const char* value) { MDNS.addServiceTxt("iotgw-dev", "tcp", key, value); }
+
 void announce_mdns() {
   // Host name = device_id, so `ping esp32-xxxxxxxxxxxx.local` works during installation.
   if (!MDNS.begin(identity.device_id)) {
@@ -119,10 +125,10 @@ void announce_mdns() {
   snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
   // Nothing listens on port 80; the record exists so the gateway can list boards on its LAN.
   MDNS.addService("iotgw-dev", "tcp", 80);
-  MDNS.addServiceTxt("iotgw-dev", "tcp", "id", identity.device_id);
-  MDNS.addServiceTxt("iotgw-dev", "tcp", "group", identity.group_id);
-  MDNS.addServiceTxt("iotgw-dev", "tcp", "fw", IOTGW_FW_VERSION);
-  MDNS.addServiceTxt("iotgw-dev", "tcp", "mac", mac);
+  add_dev_txt("id", identity.device_id);
+  add_dev_txt("group", identity.group_id);
+  add_dev_txt("fw", IOTGW_FW_VERSION);
+  add_dev_txt("mac", mac);
 }
 
 }  // namespace
