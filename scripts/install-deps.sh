@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # avahi-daemon runs only inside the network namespaces the discovery tests create.
-PACKAGES=(redis-server g++ make python3 doctest-dev nlohmann-json3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf systemd iproute2 procps avahi-daemon avahi-utils dbus)
+# gcc-arm-none-eabi + newlib + libstdc++: the firmware glue's compile check against the ESP32
+# core headers (scripts/firmware-glue-check.sh, ../shared/esp32-sdk/check-glue).
+PACKAGES=(redis-server g++ make python3 doctest-dev nlohmann-json3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf systemd iproute2 procps avahi-daemon avahi-utils dbus
+          gcc-arm-none-eabi libnewlib-dev libstdc++-arm-none-eabi-dev)
 force=${1:-}
 
 missing=()
