@@ -9,6 +9,7 @@
 #include <WiFi.h>
 #include <WiFiManager.h>
 #include <esp_system.h>
+#include <esp_task_wdt.h>
 #include <esp_timer.h>
 
 #include "board_sensors.h"
@@ -19,6 +20,7 @@
 #include "net_ports.h"
 #include "serial_log.h"
 #include "settings.h"
+#include "wifi_watchdog.h"
 
 namespace {
 
@@ -38,6 +40,15 @@ ArduinoHttp* http = nullptr;
 ArduinoWs* ws = nullptr;
 SerialLog serial_log;
 FirmwareDevice* device = nullptr;  // built once in setup(); nothing is allocated in loop()
+
+// Down 30 s: disconnect + begin again (what WiFiGeneric.cpp's own handler does for the reasons it
+// deems reconnectable); down 5 minutes: restart.
+iotgw::WifiWatchdog wifi_watchdog(iotgw::WifiWatchdogConfig{30000, 30000, 5UL * 60UL * 1000UL});
+
+// The task watchdog resets a loop that hangs. Its 5 s default (CONFIG_ESP_TASK_WDT_TIMEOUT_S) is
+// shorter than the loop's longest bounded wait (a DNS lookup of a fallback host name: 15 s), so
+// the timeout is raised before the loop task is subscribed.
+constexpr uint32_t kLoopWatchdogS = 30;
 
 void erase_if_boot_held() {
   pinMode(IOTGW_RESET_PIN, INPUT_PULLUP);
@@ -165,9 +176,32 @@ void setup() {
   cfg.uplink.use_ws = true;
   cfg.locator = iotgw::LocatorConfig{settings.gateway_host, settings.gateway_port, 3, 10UL * 60UL * 1000UL};
   device = new FirmwareDevice(cfg, identity, sensors, rng, iotgw::UplinkPorts{&discovery, http, ws}, &serial_log);
+
+  // From here on a hung loop resets the board (cores/esp32/main.cpp: loopTask feeds the task
+  // watchdog before every loop() once enableLoopWDT() subscribed it).
+  esp_task_wdt_init(kLoopWatchdogS, true);
+  enableLoopWDT();
+}
+
+void watch_wifi(uint64_t now_ms) {
+  switch (wifi_watchdog.tick(now_ms, WiFi.status() == WL_CONNECTED)) {
+    case iotgw::WifiAction::kReconnect:
+      Serial.printf("[wifi] down for %u s; reconnecting\n", static_cast<unsigned>(wifi_watchdog.down_for_ms(now_ms) / 1000));
+      WiFi.disconnect();  // keeps the saved network; begin() without arguments reconnects to it
+      WiFi.begin();
+      break;
+    case iotgw::WifiAction::kRestart:
+      Serial.println("[wifi] down for 5 minutes; restarting");
+      ESP.restart();
+      break;
+    case iotgw::WifiAction::kNone:
+      break;
+  }
 }
 
 void loop() {
-  device->loop(static_cast<uint64_t>(esp_timer_get_time() / 1000));
+  const uint64_t now_ms = static_cast<uint64_t>(esp_timer_get_time() / 1000);
+  watch_wifi(now_ms);
+  device->loop(now_ms);
   delay(10);  // yield to the Wi-Fi stack; sampling and retries are paced by the core
 }
