@@ -27,6 +27,6 @@
 #define IOTGW_SAMPLE_PERIOD_MS 10000
 #endif
 
-// Hold BOOT (GPIO0) this long while powering on to erase Wi-Fi and settings.
+// Hold BOOT (GPIO0) this long while the board runs to erase Wi-Fi and settings (factory reset).
 #define IOTGW_RESET_PIN 0
-#define IOTGW_RESET_HOLD_MS 3000
+#define IOTGW_RESET_HOLD_MS 5000

@@ -17,6 +17,7 @@
 #include "device.h"
 #include "firmware_sizes.h"
 #include "identity.h"
+#include "long_press.h"
 #include "net_ports.h"
 #include "serial_log.h"
 #include "settings.h"
@@ -50,19 +51,17 @@ iotgw::WifiWatchdog wifi_watchdog(iotgw::WifiWatchdogConfig{30000, 30000, 5UL * 
 // the timeout is raised before the loop task is subscribed.
 constexpr uint32_t kLoopWatchdogS = 30;
 
-void erase_if_boot_held() {
-  pinMode(IOTGW_RESET_PIN, INPUT_PULLUP);
-  const uint32_t t0 = millis();
-  while (digitalRead(IOTGW_RESET_PIN) == LOW) {
-    if (millis() - t0 > IOTGW_RESET_HOLD_MS) {
-      Serial.println("[setup] BOOT held: erasing Wi-Fi and settings");
-      WiFiManager wm;
-      wm.resetSettings();
-      settings_erase();
-      ESP.restart();
-    }
-    delay(50);
-  }
+// Factory reset: BOOT held for IOTGW_RESET_HOLD_MS while the board runs. Not at power-on: GPIO0
+// low while the chip leaves reset selects the ROM download mode, so the firmware never ran.
+iotgw::LongPress factory_reset(IOTGW_RESET_HOLD_MS);
+
+void watch_factory_reset(uint64_t now_ms) {
+  if (!factory_reset.update(now_ms, digitalRead(IOTGW_RESET_PIN) == LOW)) return;
+  Serial.println("[reset] BOOT held: erasing Wi-Fi and settings, restarting into the set-up portal");
+  WiFiManager wm;
+  wm.resetSettings();
+  settings_erase();
+  ESP.restart();
 }
 
 void connect_wifi(const char* ap_name) {
@@ -148,7 +147,7 @@ void setup() {
   Serial.begin(115200);
   delay(200);
   Serial.printf("\n[setup] iotgw firmware %s, reset: %s\n", IOTGW_FW_VERSION, reset_reason_name());
-  erase_if_boot_held();
+  pinMode(IOTGW_RESET_PIN, INPUT_PULLUP);
   settings_load(settings);
 
   uint8_t mac[6];
@@ -201,6 +200,7 @@ void watch_wifi(uint64_t now_ms) {
 
 void loop() {
   const uint64_t now_ms = static_cast<uint64_t>(esp_timer_get_time() / 1000);
+  watch_factory_reset(now_ms);
   watch_wifi(now_ms);
   device->loop(now_ms);
   delay(10);  // yield to the Wi-Fi stack; sampling and retries are paced by the core
