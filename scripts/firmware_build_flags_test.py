@@ -42,6 +42,7 @@ class BuildFlagsTest(unittest.TestCase):
         flags = p.flags("esp32dev")
         for expected in ['-DIOTGW_FW_VERSION="0.1.0"', "-DIOTGW_RING_CAP=64", "-DIOTGW_SAMPLE_PERIOD_MS=10000",
                          "-DIOTGW_SITE_GATEWAY_PORT=3000", '-DIOTGW_SITE_WIFI_SSID=""', '-DIOTGW_SITE_DEVICE_KEY=""',
+                         '-DIOTGW_SITE_PORTAL_PASSWORD=""',
                          "-DCORE_DEBUG_LEVEL=1", "-std=gnu++17", "-Wall", "-Wextra"]:
             self.assertIn(expected, flags)
         self.assertFalse([f for f in flags if "${" in f], "no interpolation may be left over")

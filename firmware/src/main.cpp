@@ -21,6 +21,7 @@
 #include "net_ports.h"
 #include "serial_log.h"
 #include "settings.h"
+#include "wifi_setup.h"
 #include "wifi_watchdog.h"
 
 namespace {
@@ -44,7 +45,8 @@ FirmwareDevice* device = nullptr;  // built once in setup(); nothing is allocate
 
 // Down 30 s: disconnect + begin again (what WiFiGeneric.cpp's own handler does for the reasons it
 // deems reconnectable); down 5 minutes: restart.
-iotgw::WifiWatchdog wifi_watchdog(iotgw::WifiWatchdogConfig{30000, 30000, 5UL * 60UL * 1000UL});
+constexpr uint32_t kWifiRestartAfterMs = 5UL * 60UL * 1000UL;
+iotgw::WifiWatchdog wifi_watchdog(iotgw::WifiWatchdogConfig{30000, 30000, kWifiRestartAfterMs});
 
 // The task watchdog resets a loop that hangs. Its 5 s default (CONFIG_ESP_TASK_WDT_TIMEOUT_S) is
 // shorter than the loop's longest bounded wait (a DNS lookup of a fallback host name: 15 s), so
@@ -62,45 +64,6 @@ void watch_factory_reset(uint64_t now_ms) {
   wm.resetSettings();
   settings_erase();
   ESP.restart();
-}
-
-void connect_wifi(const char* ap_name) {
-  WiFi.mode(WIFI_STA);
-  WiFi.setAutoReconnect(true);
-  WiFiManager wm;
-  // First boot with a site default and no saved network: try the site's Wi-Fi before the portal.
-  if (!wm.getWiFiIsSaved() && IOTGW_SITE_WIFI_SSID[0] != '\0') {
-    Serial.printf("[wifi] trying site default \"%s\"\n", IOTGW_SITE_WIFI_SSID);
-    WiFi.begin(IOTGW_SITE_WIFI_SSID, IOTGW_SITE_WIFI_PASSWORD);
-    if (WiFi.waitForConnectResult(15000) == WL_CONNECTED) return;
-  }
-  // Portal fields for the iotgw settings; what the installer types is kept in NVS.
-  char port[6];
-  snprintf(port, sizeof port, "%u", settings.gateway_port);
-  WiFiManagerParameter p_host("gw_host", "Gateway host (only if mDNS fails)", settings.gateway_host, 63);
-  WiFiManagerParameter p_port("gw_port", "Gateway port", port, 5);
-  WiFiManagerParameter p_group("group", "Group id (empty: net-<router IP>)", settings.group_id, 64);
-  WiFiManagerParameter p_key("key", "Device key (if the gateway asks for one)", settings.device_key, 64);
-  wm.addParameter(&p_host);
-  wm.addParameter(&p_port);
-  wm.addParameter(&p_group);
-  wm.addParameter(&p_key);
-  bool save = false;
-  wm.setSaveParamsCallback([&save]() { save = true; });
-  wm.setConfigPortalTimeout(300);  // no installer for 5 minutes: reboot and try the saved Wi-Fi again
-  Serial.printf("[wifi] connecting; set-up portal if needed: join Wi-Fi \"%s\"\n", ap_name);
-  if (!wm.autoConnect(ap_name)) {
-    Serial.println("[wifi] no network; restarting");
-    ESP.restart();
-  }
-  if (save) {
-    iotgw::copy_str(settings.gateway_host, sizeof settings.gateway_host, p_host.getValue());
-    settings.gateway_port = static_cast<uint16_t>(atoi(p_port.getValue()));
-    if (settings.gateway_port == 0) settings.gateway_port = 3000;
-    iotgw::copy_str(settings.group_id, sizeof settings.group_id, p_group.getValue());
-    iotgw::copy_str(settings.device_key, sizeof settings.device_key, p_key.getValue());
-    settings_save(settings);
-  }
 }
 
 void make_identity() {
@@ -154,7 +117,18 @@ void setup() {
   WiFi.macAddress(mac);
   char ap_name[32];
   snprintf(ap_name, sizeof ap_name, "iotgw-setup-%02x%02x%02x", mac[3], mac[4], mac[5]);
-  connect_wifi(ap_name);
+  char ap_password[64] = {};
+  portal_password(ap_password, sizeof ap_password);
+  Serial.printf("[setup] set-up portal (after a factory reset): Wi-Fi \"%s\", password \"%s\"\n", ap_name, ap_password);
+  const uint32_t wifi_t0 = millis();
+  while (!connect_wifi(settings, ap_name, ap_password)) {
+    // The saved network did not answer: the router is down or still booting. Keep trying, and
+    // restart after as long as the loop's watchdog would wait.
+    if (millis() - wifi_t0 >= kWifiRestartAfterMs) {
+      Serial.println("[wifi] no network for 5 minutes; restarting");
+      ESP.restart();
+    }
+  }
   Serial.printf("[wifi] connected, IP %s\n", WiFi.localIP().toString().c_str());
 
   make_identity();
