@@ -13,13 +13,26 @@ bool MdnsDiscovery::browse(iotgw::Endpoint* out) {
   // Blocks up to ~3 s; only called when the locator needs a gateway.
   const int n = MDNS.queryService("iotgw", "tcp");
   if (n <= 0) return false;
+  // IP(i) is 0.0.0.0 for a result that came without an A record and port(i) is 0 without SRV;
+  // the core picks the first result that has both.
+  constexpr int kMaxAnswers = 8;
+  iotgw::MdnsAnswer answers[kMaxAnswers];
+  const int count = n < kMaxAnswers ? n : kMaxAnswers;
+  for (int i = 0; i < count; ++i) {
+    const IPAddress a = MDNS.IP(i);
+    answers[i] = iotgw::MdnsAnswer{(uint32_t(a[0]) << 24) | (uint32_t(a[1]) << 16) | (uint32_t(a[2]) << 8) | a[3],
+                                   MDNS.port(i)};
+  }
+  const int pick = iotgw::first_usable_answer(answers, count);
+  if (pick < 0) return false;
   char ip[16];
-  const IPAddress addr = MDNS.IP(0);
-  snprintf(ip, sizeof ip, "%u.%u.%u.%u", addr[0], addr[1], addr[2], addr[3]);
-  iotgw::endpoint_init(*out, ip, MDNS.port(0));
+  const uint32_t v = answers[pick].ipv4;
+  snprintf(ip, sizeof ip, "%u.%u.%u.%u", unsigned(v >> 24), unsigned((v >> 16) & 0xFF), unsigned((v >> 8) & 0xFF),
+           unsigned(v & 0xFF));
+  iotgw::endpoint_init(*out, ip, answers[pick].port);
   static const char* const keys[] = {"id", "path", "ws", "auth"};
   for (const char* key : keys) {
-    if (MDNS.hasTxt(0, key)) iotgw::endpoint_apply_txt(*out, key, MDNS.txt(0, key).c_str());
+    if (MDNS.hasTxt(pick, key)) iotgw::endpoint_apply_txt(*out, key, MDNS.txt(pick, key).c_str());
   }
   return true;
 }
