@@ -55,7 +55,7 @@ void BoardSensors::read(iotgw::Sample* s) {
   s->psram_free = ESP.getFreePsram();
   s->psram_total = ESP.getPsramSize();
   s->cpu_freq_mhz = ESP.getCpuFreqMHz();
-  s->cpu_temp_c = temperatureRead();  // internal sensor; rough, as in the original sketch
+  s->cpu_temp_c = temp_filter_.filter(temperatureRead());  // rough, as in the original sketch; null without a sensor
   s->flash_size = ESP.getFlashChipSize();
   s->wifi_rssi = WiFi.isConnected() ? WiFi.RSSI() : 0;
   s->chip_cores = ESP.getChipCores();
