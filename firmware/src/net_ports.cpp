@@ -1,6 +1,7 @@
 #include "net_ports.h"
 
 #include <ESPmDNS.h>
+#include <esp_timer.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "identity.h"
 
 ArduinoWs* ArduinoWs::self_ = nullptr;
+
 
 bool MdnsDiscovery::browse(iotgw::Endpoint* out) {
   // Blocks up to ~3 s; only called when the locator needs a gateway.
@@ -26,9 +28,7 @@ bool MdnsDiscovery::browse(iotgw::Endpoint* out) {
   const int pick = iotgw::first_usable_answer(answers, count);
   if (pick < 0) return false;
   char ip[16];
-  const uint32_t v = answers[pick].ipv4;
-  snprintf(ip, sizeof ip, "%u.%u.%u.%u", unsigned(v >> 24), unsigned((v >> 16) & 0xFF), unsigned((v >> 8) & 0xFF),
-           unsigned(v & 0xFF));
+  iotgw::format_ipv4(ip, sizeof ip, answers[pick].ipv4);
   iotgw::endpoint_init(*out, ip, answers[pick].port);
   static const char* const keys[] = {"id", "path", "ws", "auth"};
   for (const char* key : keys) {
@@ -38,10 +38,20 @@ bool MdnsDiscovery::browse(iotgw::Endpoint* out) {
 }
 
 iotgw::HttpResult ArduinoHttp::post(const iotgw::Endpoint& ep, const char* body, size_t len) {
+  const uint64_t now_ms = static_cast<uint64_t>(esp_timer_get_time() / 1000);
+  if (hosts_.needs_lookup(now_ms, ep.host)) {
+    IPAddress a;
+    const bool found = WiFi.hostByName(ep.host, a) == 1;
+    hosts_.store(now_ms, ep.host, found ? (uint32_t(a[0]) << 24) | (uint32_t(a[1]) << 16) | (uint32_t(a[2]) << 8) | a[3] : 0);
+  }
+  const uint32_t addr = hosts_.address(ep.host);
+  if (addr == 0) return iotgw::HttpResult{-1, 0};  // name unknown for now: a fast failure, the uplink backs off
+  char host[16];
+  iotgw::format_ipv4(host, sizeof host, addr);
   HTTPClient http;
   http.setConnectTimeout(3000);
   http.setTimeout(5000);
-  if (!http.begin(tcp_, ep.host, ep.port, ep.path)) return iotgw::HttpResult{-1, 0};
+  if (!http.begin(tcp_, host, ep.port, ep.path)) return iotgw::HttpResult{-1, 0};
   http.addHeader("Content-Type", "application/json");
   if (key_ != nullptr && key_[0] != '\0') {
     char auth[96];

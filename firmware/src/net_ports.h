@@ -7,6 +7,7 @@
 #include <WebSocketsClient.h>
 #include <WiFi.h>
 
+#include "host_cache.h"
 #include "ports.h"
 
 class MdnsDiscovery final : public iotgw::DiscoveryPort {
@@ -22,6 +23,10 @@ class ArduinoHttp final : public iotgw::HttpPort {
  private:
   const char* key_;
   WiFiClient tcp_;
+  // A fallback gateway given by name is resolved once per 10 minutes (once a minute after a
+  // failed lookup): WiFiGenericClass::hostByName waits up to 15 s, and HTTPClient would resolve
+  // it again on every POST.
+  iotgw::HostCache hosts_{10UL * 60UL * 1000UL, 60UL * 1000UL};
 };
 
 class ArduinoWs final : public iotgw::WsPort {
