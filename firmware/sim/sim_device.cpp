@@ -108,7 +108,7 @@ iotgw::HttpResult SimDevice::post(const iotgw::Endpoint& ep, const char* body, s
   return iotgw::HttpResult{r.status, r.retry_after_s};
 }
 
-bool SimDevice::open(const iotgw::Endpoint& ep) { return ws_.open(ep.host, ep.port, ep.ws_path, opt_.key, 5000); }
+int SimDevice::open(const iotgw::Endpoint& ep) { return ws_.open(ep.host, ep.port, ep.ws_path, opt_.key, 5000); }
 
 void SimDevice::on_acked(uint32_t first, uint32_t last, uint32_t count) {
   if (count != last - first + 1) {

@@ -53,7 +53,7 @@ class SimDevice final : public iotgw::SensorPort,
   void read(iotgw::Sample* out) override;
   bool browse(iotgw::Endpoint* out) override;
   iotgw::HttpResult post(const iotgw::Endpoint& ep, const char* body, size_t len) override;
-  bool open(const iotgw::Endpoint& ep) override;
+  int open(const iotgw::Endpoint& ep) override;
   bool is_open() override { return ws_.is_open(); }
   bool send_text(const char* text, size_t len) override { return ws_.send_text(text, len); }
   int poll(char* buf, size_t cap) override { return ws_.poll(buf, cap, 0); }

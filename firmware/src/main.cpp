@@ -49,9 +49,10 @@ constexpr uint32_t kWifiRestartAfterMs = 5UL * 60UL * 1000UL;
 iotgw::WifiWatchdog wifi_watchdog(iotgw::WifiWatchdogConfig{30000, 30000, kWifiRestartAfterMs});
 
 // The task watchdog resets a loop that hangs. Its 5 s default (CONFIG_ESP_TASK_WDT_TIMEOUT_S) is
-// shorter than the loop's longest bounded wait (a DNS lookup of a fallback host name: 15 s), so
+// shorter than the loop's longest bounded wait, a DNS lookup of a fallback host name
+// (WiFiGenericClass::hostByName: up to 16 s for a lookup in progress, then 15 s for its own), so
 // the timeout is raised before the loop task is subscribed.
-constexpr uint32_t kLoopWatchdogS = 30;
+constexpr uint32_t kLoopWatchdogS = 45;
 
 // Factory reset: BOOT held for IOTGW_RESET_HOLD_MS while the board runs. Not at power-on: GPIO0
 // low while the chip leaves reset selects the ROM download mode, so the firmware never ran.
@@ -150,7 +151,7 @@ void setup() {
   cfg.locator = iotgw::LocatorConfig{settings.gateway_host, settings.gateway_port, 3, 10UL * 60UL * 1000UL};
   device = new FirmwareDevice(cfg, identity, sensors, rng, iotgw::UplinkPorts{&discovery, http, ws}, &serial_log);
 
-  // From here on a hung loop resets the board (cores/esp32/main.cpp: loopTask feeds the task
+  // From here on a loop hung for 45 s resets the board (cores/esp32/main.cpp: loopTask feeds the task
   // watchdog before every loop() once enableLoopWDT() subscribed it).
   esp_task_wdt_init(kLoopWatchdogS, true);
   enableLoopWDT();

@@ -68,6 +68,11 @@ iotgw::HttpResult ArduinoHttp::post(const iotgw::Endpoint& ep, const char* body,
   return iotgw::HttpResult{code, retry_after};
 }
 
+namespace {
+constexpr uint32_t kWsOpenTimeoutMs = 5000;
+constexpr uint32_t kWsReadTimeoutS = 2;
+}  // namespace
+
 void ArduinoWs::on_event(WStype_t type, uint8_t* payload, size_t length) {
   ArduinoWs* me = self_;
   if (me == nullptr) return;
@@ -76,43 +81,46 @@ void ArduinoWs::on_event(WStype_t type, uint8_t* payload, size_t length) {
       me->connected_ = true;
       break;
     case WStype_DISCONNECTED:
+      // Stop calling ws_.loop() until the core opens again, so the library never reconnects by
+      // itself behind the core's back.
       me->connected_ = false;
+      me->started_ = false;
       break;
     case WStype_TEXT:
-      if (me->mail_count_ < kSlots && length < kSlotSize) {
-        const int slot = (me->mail_head_ + me->mail_count_) % kSlots;
-        memcpy(me->mail_[slot], payload, length);
-        me->mail_len_[slot] = static_cast<uint16_t>(length);
-        ++me->mail_count_;
-      }
       // A full mailbox drops the reply; the core then times out the ack and resends (the
       // gateway stores the duplicate once).
+      me->mail_.put(payload, length);
       break;
     default:
       break;
   }
 }
 
-bool ArduinoWs::open(const iotgw::Endpoint& ep) {
+int ArduinoWs::open(const iotgw::Endpoint& ep) {
   close();
   self_ = this;
-  mail_count_ = 0;
+  mail_.clear();
   if (key_ != nullptr && key_[0] != '\0') {
     snprintf(auth_header_, sizeof auth_header_, "Authorization: Bearer %s", key_);
     ws_.setExtraHeaders(auth_header_);
   }
   ws_.onEvent(on_event);
-  ws_.setReconnectInterval(60000);  // reconnects are the core's call, not the library's
+  ws_.setReconnectInterval(60000);
   // Empty subprotocol: the library would otherwise ask for "arduino", which the gateway does not speak.
   ws_.begin(ep.host, ep.port, ep.ws_path, "");
+  ws_.connect_now();
   started_ = true;
+  int status = 0;
   const uint32_t t0 = millis();
-  while (!connected_ && millis() - t0 < 5000) {
+  while (!connected_ && started_ && millis() - t0 < kWsOpenTimeoutMs) {
     ws_.loop();
+    ws_.bound_reads(kWsReadTimeoutS);
+    if (ws_.upgrade_status() != 0) status = ws_.upgrade_status();
     delay(10);
   }
-  if (!connected_) close();
-  return connected_;
+  if (connected_) return iotgw::kWsUpgraded;
+  close();
+  return status != 0 && status != iotgw::kWsUpgraded ? status : -1;
 }
 
 bool ArduinoWs::is_open() {
@@ -123,20 +131,14 @@ bool ArduinoWs::is_open() {
 bool ArduinoWs::send_text(const char* text, size_t len) { return connected_ && ws_.sendTXT(text, len); }
 
 int ArduinoWs::poll(char* buf, size_t cap) {
-  if (!started_) return -1;
-  ws_.loop();
-  if (mail_count_ > 0) {
-    const size_t n = mail_len_[mail_head_] < cap ? mail_len_[mail_head_] : cap;
-    memcpy(buf, mail_[mail_head_], n);
-    mail_head_ = (mail_head_ + 1) % kSlots;
-    --mail_count_;
-    return static_cast<int>(n);
-  }
+  if (started_) ws_.loop();
+  const size_t n = mail_.take(buf, cap);  // replies that came before a close still count
+  if (n > 0) return static_cast<int>(n);
   return connected_ ? 0 : -1;
 }
 
 void ArduinoWs::close() {
-  if (started_) ws_.disconnect();
+  if (started_ || connected_) ws_.disconnect();
   started_ = false;
   connected_ = false;
 }

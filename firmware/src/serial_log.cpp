@@ -24,7 +24,12 @@ void SerialLog::on_event(iotgw::UplinkEvent ev, uint32_t a, uint32_t b) {
       Serial.printf("[uplink] gateway rejected %u reading(s) from seq %u; dropped\n", b, a);
       break;
     case iotgw::UplinkEvent::kBackoff:
-      Serial.printf("[uplink] send failed (status %d), retry in %u ms\n", static_cast<int>(b), a);
+      if (b == 401 || b == 403) {
+        Serial.printf("[uplink] gateway refused the device key (status %u): set it in the portal or site.ini; "
+                      "readings are kept, retry in %u ms\n", b, a);
+      } else {
+        Serial.printf("[uplink] send failed (status %d), retry in %u ms\n", static_cast<int>(b), a);
+      }
       break;
   }
 }

@@ -88,10 +88,11 @@ struct FakeWs final : iotgw::WsPort {
   std::deque<std::string> replies;
   // When set, called for every sent message; a non-empty result is queued as the gateway's reply.
   std::function<std::string(const nlohmann::json&)> responder;
-  bool open(const iotgw::Endpoint&) override {
+  int refused_status = 0;  // when !open_ok: the upgrade's answer (e.g. 401), 0 = none
+  int open(const iotgw::Endpoint&) override {
     ++opens;
     is_open_ = open_ok;
-    return open_ok;
+    return open_ok ? iotgw::kWsUpgraded : refused_status;
   }
   bool is_open() override { return is_open_; }
   bool send_text(const char* t, size_t n) override {
@@ -125,6 +126,7 @@ struct FakeWs final : iotgw::WsPort {
 struct Recorder final : iotgw::UplinkObserver {
   std::vector<uint32_t> acked;
   std::vector<uint32_t> rejected;
+  std::vector<uint32_t> backoff_status;  // the status of each kBackoff event
   void on_acked(uint32_t first, uint32_t last, uint32_t count) override {
     CHECK(count == last - first + 1);
     for (uint32_t s = first; s <= last; ++s) acked.push_back(s);
@@ -133,6 +135,7 @@ struct Recorder final : iotgw::UplinkObserver {
     if (ev == iotgw::UplinkEvent::kRejected) {
       for (uint32_t i = 0; i < b; ++i) rejected.push_back(a + i);
     }
+    if (ev == iotgw::UplinkEvent::kBackoff) backoff_status.push_back(b);
   }
 };
 

@@ -288,3 +288,37 @@ TEST_CASE("an outage longer than the ring: newest readings replay, every drop is
   CHECK(r.rec.acked == range(12, 19));
   CHECK(r.rec.acked.size() + r.ring.dropped() == 20);
 }
+
+TEST_CASE("WS: a 401 on the upgrade is reported with its status and keeps the endpoint") {
+  Rig r(true);
+  r.ws.open_ok = false;
+  r.ws.refused_status = 401;
+  r.produce(3);
+  for (int i = 0; i < 2000; ++i) r.tick();
+  CHECK(r.ws.opens >= 4);
+  CHECK(std::count(r.rec.backoff_status.begin(), r.rec.backoff_status.end(), 401u) == r.ws.opens);
+  CHECK(r.disc.calls == 1);  // the gateway is there: no rediscovery
+  CHECK(r.ring.size() == 3);
+  CHECK(r.rec.acked.empty());
+}
+
+TEST_CASE("WS: no answer to the upgrade counts against the endpoint (rediscovery)") {
+  Rig r(true);
+  r.ws.open_ok = false;
+  r.ws.refused_status = 0;
+  r.produce(1);
+  for (int i = 0; i < 2000 && r.disc.calls < 2; ++i) r.tick();
+  CHECK(r.disc.calls >= 2);
+  CHECK(std::count(r.rec.backoff_status.begin(), r.rec.backoff_status.end(), 0u) >= 3);
+}
+
+TEST_CASE("WS: an ack longer than the receive buffer is cut, and still acks") {
+  Rig r(true);
+  const std::string padding(2000, 'x');
+  r.ws.responder = [&](const json& msg) {
+    return "{\"ack\":" + std::to_string(msg["seq"].get<uint32_t>()) + ",\"note\":\"" + padding + "\"}";
+  };
+  r.produce(12);
+  r.drain();
+  CHECK(r.rec.acked == range(0, 11));
+}

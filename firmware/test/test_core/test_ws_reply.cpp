@@ -71,3 +71,50 @@ TEST_CASE("deeply nested junk cannot exhaust the stack") {
   parse(deep, &ok);
   CHECK_FALSE(ok);
 }
+
+TEST_CASE("a reply cut by a small receive buffer keeps the ack read before the cut") {
+  const std::string full = "{\"ack\":12,\"accepted\":5,\"firmware\":{\"version\":\"0.2.0\",\"sha256\":\"" +
+                           std::string(64, 'a') + "\",\"size\":1048576}}";
+  for (size_t cut = std::string("{\"ack\":12,").size(); cut < full.size(); ++cut) {
+    CAPTURE(cut);
+    bool ok = false;
+    const iotgw::WsReply r = parse(full.substr(0, cut), &ok);
+    CHECK(ok);
+    CHECK(r.kind == iotgw::WsReplyKind::kAck);
+    CHECK(r.seq == 12);
+    CHECK(r.truncated);
+  }
+  bool ok = false;
+  CHECK_FALSE(parse(full, &ok).truncated);
+  CHECK(ok);
+}
+
+TEST_CASE("a cut inside the ack number is not trusted (12 cut to 1 is not an ack of 1)") {
+  bool ok = true;
+  CHECK(parse("{\"ack\":1", &ok).kind == iotgw::WsReplyKind::kOther);
+  CHECK_FALSE(ok);
+  CHECK(parse("{\"ack\":12", &ok).kind == iotgw::WsReplyKind::kOther);
+  CHECK_FALSE(ok);
+  const iotgw::WsReply r = parse("{\"ack\":12 ", &ok);  // the number ended before the cut
+  CHECK(ok);
+  CHECK(r.kind == iotgw::WsReplyKind::kAck);
+  CHECK(r.seq == 12);
+}
+
+TEST_CASE("a cut nack keeps its seq but not a half-read error: it counts as transient") {
+  bool ok = false;
+  const iotgw::WsReply r = parse("{\"nack\":4,\"error\":{\"code\":\"inval", &ok);
+  CHECK(ok);
+  CHECK(r.kind == iotgw::WsReplyKind::kNack);
+  CHECK(r.seq == 4);
+  CHECK(r.truncated);
+  CHECK_FALSE(iotgw::nack_is_permanent(r));
+}
+
+TEST_CASE("garbage before the end is still garbage, cut or not") {
+  bool ok = true;
+  parse("{\"ack\":3,\"x\":]", &ok);
+  CHECK_FALSE(ok);
+  parse("{\"ack\":3,\"x\" 5", &ok);
+  CHECK_FALSE(ok);
+}

@@ -35,10 +35,15 @@ class HttpPort {
   ~HttpPort() = default;
 };
 
+// What WsPort::open returns when the handshake completed.
+constexpr int kWsUpgraded = 101;
+
 class WsPort {
  public:
-  // Opens ws://ep.host:ep.port ep.ws_path (handshake done, with the device key when configured).
-  virtual bool open(const Endpoint& ep) = 0;
+  // Opens ws://ep.host:ep.port ep.ws_path (with the device key when configured). Returns
+  // kWsUpgraded when the connection is open; the HTTP status the gateway answered the upgrade
+  // with instead (401 for a missing or wrong key, 404, ...); <= 0 when no answer came.
+  virtual int open(const Endpoint& ep) = 0;
   virtual bool is_open() = 0;
   // Sends one text message; false if the connection is gone.
   virtual bool send_text(const char* text, size_t len) = 0;

@@ -232,9 +232,16 @@ void Uplink::ws_tick(uint64_t now, const Endpoint& ep) {
       return;
     }
     if (ring_.empty()) return;
-    if (!ws.open(ep)) {
-      locator_.report_failure();
-      back_off(now, 0, 0);
+    const int st = ws.open(ep);
+    if (st != kWsUpgraded) {
+      // 401/403: the gateway is there and refuses the key; looking for another gateway cannot
+      // help, the operator must fix the key. The status reaches the log through kBackoff.
+      if (st == 401 || st == 403) {
+        locator_.report_success();
+      } else {
+        locator_.report_failure();
+      }
+      back_off(now, 0, st > 0 ? st : 0);
       return;
     }
     ws_was_open_ = true;

@@ -161,7 +161,7 @@ class Uplink {
   bool ws_was_open_ = false;
   bool ws_sent_any_ = false;
   uint32_t ws_sent_through_ = 0;  // highest seq sent on this connection
-  char rx_[256] = {};
+  char rx_[512] = {};  // one gateway reply; longer ones are read cut (parse_ws_reply keeps their ack)
 };
 
 }  // namespace iotgw

@@ -25,6 +25,10 @@ class Scanner {
     ws();
     return p_ < end_ && *p_ == c;
   }
+  bool peek_digit() {
+    ws();
+    return p_ < end_ && *p_ >= '0' && *p_ <= '9';
+  }
 
   // Reads a string into out (truncated to cap-1, escapes kept as the escaped char).
   bool string(char* out, size_t cap) {
@@ -57,7 +61,8 @@ class Scanner {
       if (acc > 0xFFFFFFFFull) return false;
       ++p_;
     }
-    if (p_ == start) return false;
+    // No digits, or digits that run into the end of the text: a cut number is not a number.
+    if (p_ == start || p_ == end_) return false;
     *v = static_cast<uint32_t>(acc);
     return true;
   }
@@ -89,6 +94,8 @@ class Scanner {
     ws();
     return p_ == end_;
   }
+  // True when the text ran out (rather than held something unexpected).
+  bool exhausted() const { return p_ >= end_; }
 
  private:
   const char* p_;
@@ -113,6 +120,17 @@ bool parse_error_object(Scanner& s, WsReply* out) {
   return s.eat('}');
 }
 
+// The text ended inside the object: keep an ack/nack read in full before the cut. Anything else
+// (a syntax error before the end, or nothing useful read) is not a reply.
+bool cut_short(const Scanner& s, WsReply* out) {
+  if (!s.exhausted() || out->kind == WsReplyKind::kOther) {
+    out->kind = WsReplyKind::kOther;
+    return false;
+  }
+  out->truncated = true;
+  return true;
+}
+
 }  // namespace
 
 bool parse_ws_reply(const char* msg, size_t len, WsReply* out) {
@@ -120,29 +138,36 @@ bool parse_ws_reply(const char* msg, size_t len, WsReply* out) {
   out->seq = 0;
   out->code[0] = '\0';
   out->has_path = false;
+  out->truncated = false;
   if (msg == nullptr) return false;
   Scanner s(msg, len);
   if (!s.eat('{')) return false;
-  bool ok = true;
   if (!s.eat('}')) {
     do {
       char key[16];
-      if (!s.string(key, sizeof key) || !s.eat(':')) return false;
+      if (!s.string(key, sizeof key) || !s.eat(':')) return cut_short(s, out);
       uint32_t v = 0;
-      if (strcmp(key, "ack") == 0 && s.uint32(&v)) {
-        out->kind = WsReplyKind::kAck;
-        out->seq = v;
-      } else if (strcmp(key, "nack") == 0 && s.uint32(&v)) {
-        out->kind = WsReplyKind::kNack;
-        out->seq = v;
+      bool ok = true;
+      if (strcmp(key, "ack") == 0 && s.peek_digit()) {
+        ok = s.uint32(&v);
+        if (ok) {
+          out->kind = WsReplyKind::kAck;
+          out->seq = v;
+        }
+      } else if (strcmp(key, "nack") == 0 && s.peek_digit()) {
+        ok = s.uint32(&v);
+        if (ok) {
+          out->kind = WsReplyKind::kNack;
+          out->seq = v;
+        }
       } else if (strcmp(key, "error") == 0) {
         ok = parse_error_object(s, out);
       } else {
         ok = s.skip_value();
       }
-      if (!ok) return false;
+      if (!ok) return cut_short(s, out);
     } while (s.eat(','));
-    if (!s.eat('}')) return false;
+    if (!s.eat('}')) return cut_short(s, out);
   }
   if (!s.at_end()) {
     out->kind = WsReplyKind::kOther;
