@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   for (const auto& d : devices) {
     const auto& dev = d->device();
     const iotgw::UplinkStats& st = dev.uplink().stats();
-    produced += dev.produced();
+    produced += d->produced();
     acked += st.acked;
     dropped += dev.ring().dropped();
     rejected += st.rejected;
@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
     if (!list.empty()) list += ",";
     list += "{\"device_id\":\"" + std::string(dev.identity().device_id) + "\",\"boot_id\":\"" +
             dev.identity().boot_id + "\",\"group_id\":\"" + dev.identity().group_id +
-            "\",\"produced\":" + std::to_string(dev.produced()) + ",\"acked\":" + std::to_string(st.acked) +
+            "\",\"produced\":" + std::to_string(d->produced()) + ",\"acked\":" + std::to_string(st.acked) +
             ",\"dropped\":" + std::to_string(dev.ring().dropped()) + ",\"rejected\":" + std::to_string(st.rejected) +
             ",\"pending\":" + std::to_string(dev.ring().size()) + ",\"acked_ranges\":[";
     bool first = true;

@@ -31,6 +31,7 @@ SimDevice::SimDevice(const SimOptions& opt, int index, const uint8_t mac[6], uin
     iotgw::group_from_ip(id_.group_id, sizeof id_.group_id, resolve_ipv4(opt.host));
   }
   iotgw::copy_str(id_.device_type, sizeof id_.device_type, "esp32-sim");
+  iotgw::copy_str(id_.chip_model, sizeof id_.chip_model, "ESP32-D0WDQ6");
   iotgw::boot_id_from_random(id_.boot_id, sizeof id_.boot_id, rng_.next_u32(), rng_.next_u32());
 
   iotgw::DeviceConfig cfg{};
@@ -44,8 +45,10 @@ SimDevice::SimDevice(const SimOptions& opt, int index, const uint8_t mac[6], uin
   cfg.uplink.backoff_cap_ms = 5000;
   cfg.uplink.use_ws = opt.transport == "ws";
   cfg.locator = iotgw::LocatorConfig{"", 0, 3, 0};
-  const iotgw::UplinkPorts ports{this, this, this};
-  device_ = std::make_unique<iotgw::Device<kSimRingCap, kSimScratchCap>>(cfg, id_, *this, rng_, ports, this);
+  memory_ = std::make_unique<iotgw::DeviceMemory<kSimRingCap>>();
+  const iotgw::DevicePorts ports{this, &rng_, iotgw::UplinkPorts{this, this, this}, nullptr, nullptr, this};
+  device_ = std::make_unique<iotgw::Device<kSimRingCap, kSimScratchCap>>(cfg, *memory_, id_, ports);
+  device_->start(0, iotgw::BootOutcome{});
 }
 
 uint64_t SimDevice::now_ms() const { return (mono_ns() - start_ns_) / 1000000ull + 1; }
@@ -83,12 +86,12 @@ void SimDevice::read(iotgw::Sample* s) {
   s->cpu_freq_mhz = 240;
   s->cpu_temp_c = 40.0f + static_cast<float>(rng_.next_u32() % 100) / 10.0f;
   s->flash_size = 4194304;
-  s->wifi_rssi = -50 - static_cast<int32_t>(rng_.next_u32() % 30);
+  s->wifi_rssi = static_cast<int8_t>(-50 - static_cast<int32_t>(rng_.next_u32() % 30));
   s->chip_cores = 2;
   s->chip_revision = 3;
-  iotgw::copy_str(s->reset_reason, sizeof s->reset_reason, "POWERON");
-  iotgw::copy_str(s->chip_model, sizeof s->chip_model, "ESP32-D0WDQ6");
-  iotgw::copy_str(s->local_ip, sizeof s->local_ip, "127.0.0.1");
+  s->reset_reason = iotgw::ResetReason::kPowerOn;
+  s->local_ip = 0x7F000001u;  // 127.0.0.1
+  ++produced_;
 }
 
 bool SimDevice::browse(iotgw::Endpoint* out) {
@@ -100,17 +103,18 @@ bool SimDevice::browse(iotgw::Endpoint* out) {
   return true;
 }
 
-iotgw::HttpResult SimDevice::post(const iotgw::Endpoint& ep, const char* body, size_t len) {
+iotgw::HttpResult SimDevice::post(const iotgw::Endpoint& ep, const char* body, size_t len, char* reply,
+                                  size_t reply_cap) {
   const HttpResponse r = http_post(ep.host, ep.port, ep.path, body, len, opt_.key, 5000);
   if (opt_.verbose && (r.status < 200 || r.status >= 300)) {
     fprintf(stderr, "[%s] POST -> %d %s\n", id_.device_id, r.status, r.body.substr(0, 200).c_str());
   }
-  return iotgw::HttpResult{r.status, r.retry_after_s};
+  return iotgw::HttpResult{r.status, r.retry_after_s, r.body.copy(reply, reply_cap)};
 }
 
 int SimDevice::open(const iotgw::Endpoint& ep) { return ws_.open(ep.host, ep.port, ep.ws_path, opt_.key, 5000); }
 
-void SimDevice::on_acked(uint32_t first, uint32_t last, uint32_t count) {
+void SimDevice::on_acked(const iotgw::Identity&, uint32_t first, uint32_t last, uint32_t count) {
   if (count != last - first + 1) {
     fprintf(stderr, "[%s] acked range %u..%u holds %u readings (not contiguous)\n", id_.device_id, first, last, count);
   }

@@ -47,18 +47,20 @@ class SimDevice final : public iotgw::SensorPort,
   void run();
 
   const iotgw::Device<kSimRingCap, kSimScratchCap>& device() const { return *device_; }
+  uint32_t produced() const { return produced_; }
   const std::vector<std::pair<uint32_t, uint32_t>>& acked_ranges() const { return acked_; }
 
   // Ports.
   void read(iotgw::Sample* out) override;
   bool browse(iotgw::Endpoint* out) override;
-  iotgw::HttpResult post(const iotgw::Endpoint& ep, const char* body, size_t len) override;
+  iotgw::HttpResult post(const iotgw::Endpoint& ep, const char* body, size_t len, char* reply,
+                         size_t reply_cap) override;
   int open(const iotgw::Endpoint& ep) override;
   bool is_open() override { return ws_.is_open(); }
   bool send_text(const char* text, size_t len) override { return ws_.send_text(text, len); }
   int poll(char* buf, size_t cap) override { return ws_.poll(buf, cap, 0); }
   void close() override { ws_.close(); }
-  void on_acked(uint32_t first, uint32_t last, uint32_t count) override;
+  void on_acked(const iotgw::Identity& id, uint32_t first, uint32_t last, uint32_t count) override;
   void on_event(iotgw::UplinkEvent ev, uint32_t a, uint32_t b) override;
 
  private:
@@ -69,7 +71,10 @@ class SimDevice final : public iotgw::SensorPort,
   iotgw::Identity id_{};
   iotgw::XorShift32 rng_;
   WsClient ws_;
+  // What the board keeps across resets (RTC memory); the simulated reboots keep it too.
+  std::unique_ptr<iotgw::DeviceMemory<kSimRingCap>> memory_;
   std::unique_ptr<iotgw::Device<kSimRingCap, kSimScratchCap>> device_;
+  uint32_t produced_ = 0;
   std::vector<std::pair<uint32_t, uint32_t>> acked_;
   uint64_t start_ns_ = 0;
 };

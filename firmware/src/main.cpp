@@ -42,6 +42,8 @@ ArduinoHttp* http = nullptr;
 ArduinoWs* ws = nullptr;
 SerialLog serial_log;
 FirmwareDevice* device = nullptr;  // built once in setup(); nothing is allocated in loop()
+// The ring, the sessions and seq (the RTC memory comes in a later step: for now plain RAM).
+iotgw::DeviceMemory<iotgw::kFirmwareRingCap> memory;
 
 // Down 30 s: disconnect + begin again (what WiFiGeneric.cpp's own handler does for the reasons it
 // deems reconnectable); down 5 minutes: restart.
@@ -78,6 +80,8 @@ void make_identity() {
     iotgw::group_from_ip(identity.group_id, sizeof identity.group_id, ip);
   }
   iotgw::copy_str(identity.device_type, sizeof identity.device_type, "esp32");
+  iotgw::copy_str(identity.fw_version, sizeof identity.fw_version, IOTGW_FW_VERSION);
+  iotgw::copy_str(identity.chip_model, sizeof identity.chip_model, ESP.getChipModel());
   iotgw::boot_id_from_random(identity.boot_id, sizeof identity.boot_id, esp_random(), esp_random());
 }
 
@@ -110,7 +114,8 @@ void announce_mdns() {
 void setup() {
   Serial.begin(115200);
   delay(200);
-  Serial.printf("\n[setup] iotgw firmware %s, reset: %s\n", IOTGW_FW_VERSION, reset_reason_name());
+  Serial.printf("\n[setup] iotgw firmware %s, reset: %s\n", IOTGW_FW_VERSION,
+                iotgw::reset_reason_name(board_reset_reason()));
   pinMode(IOTGW_RESET_PIN, INPUT_PULLUP);
   settings_load(settings);
 
@@ -149,7 +154,11 @@ void setup() {
   cfg.uplink.backoff_cap_ms = 60000;
   cfg.uplink.use_ws = true;
   cfg.locator = iotgw::LocatorConfig{settings.gateway_host, settings.gateway_port, 3, 10UL * 60UL * 1000UL};
-  device = new FirmwareDevice(cfg, identity, sensors, rng, iotgw::UplinkPorts{&discovery, http, ws}, &serial_log);
+  cfg.update = iotgw::UpdateConfig{0x1E0000, 10UL * 60UL * 1000UL, 5000, 5UL * 60UL * 1000UL, 30UL * 60UL * 1000UL,
+                                   16384, 10UL * 60UL * 1000UL};
+  const iotgw::DevicePorts ports{&sensors, &rng, iotgw::UplinkPorts{&discovery, http, ws}, nullptr, nullptr, &serial_log};
+  device = new FirmwareDevice(cfg, memory, identity, ports);
+  device->start(static_cast<uint64_t>(esp_timer_get_time() / 1000), iotgw::BootOutcome{});
 
   // From here on a loop hung for 45 s resets the board (cores/esp32/main.cpp: loopTask feeds the task
   // watchdog before every loop() once enableLoopWDT() subscribed it).

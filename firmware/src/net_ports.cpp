@@ -37,7 +37,8 @@ bool MdnsDiscovery::browse(iotgw::Endpoint* out) {
   return true;
 }
 
-iotgw::HttpResult ArduinoHttp::post(const iotgw::Endpoint& ep, const char* body, size_t len) {
+iotgw::HttpResult ArduinoHttp::post(const iotgw::Endpoint& ep, const char* body, size_t len, char* reply,
+                                    size_t reply_cap) {
   const uint64_t now_ms = static_cast<uint64_t>(esp_timer_get_time() / 1000);
   if (hosts_.needs_lookup(now_ms, ep.host)) {
     IPAddress a;
@@ -45,13 +46,13 @@ iotgw::HttpResult ArduinoHttp::post(const iotgw::Endpoint& ep, const char* body,
     hosts_.store(now_ms, ep.host, found ? (uint32_t(a[0]) << 24) | (uint32_t(a[1]) << 16) | (uint32_t(a[2]) << 8) | a[3] : 0);
   }
   const uint32_t addr = hosts_.address(ep.host);
-  if (addr == 0) return iotgw::HttpResult{-1, 0};  // name unknown for now: a fast failure, the uplink backs off
+  if (addr == 0) return iotgw::HttpResult{-1, 0, 0};  // name unknown for now: a fast failure, the uplink backs off
   char host[16];
   iotgw::format_ipv4(host, sizeof host, addr);
   HTTPClient http;
   http.setConnectTimeout(3000);
   http.setTimeout(5000);
-  if (!http.begin(tcp_, host, ep.port, ep.path)) return iotgw::HttpResult{-1, 0};
+  if (!http.begin(tcp_, host, ep.port, ep.path)) return iotgw::HttpResult{-1, 0, 0};
   http.addHeader("Content-Type", "application/json");
   if (key_ != nullptr && key_[0] != '\0') {
     char auth[96];
@@ -64,8 +65,16 @@ iotgw::HttpResult ArduinoHttp::post(const iotgw::Endpoint& ep, const char* body,
   // any status <= 0 as "not delivered".
   const int code = http.POST(reinterpret_cast<uint8_t*>(const_cast<char*>(body)), len);
   const uint32_t retry_after = code > 0 ? static_cast<uint32_t>(atol(http.header("Retry-After").c_str())) : 0;
+  // The body (a 202's carries the firmware offer) is read into the core's buffer, not a String.
+  size_t got = 0;
+  const int size = code > 0 ? http.getSize() : -1;
+  WiFiClient* stream = size > 0 ? http.getStreamPtr() : nullptr;
+  if (stream != nullptr && reply != nullptr) {
+    const size_t want = static_cast<size_t>(size) < reply_cap ? static_cast<size_t>(size) : reply_cap;
+    got = stream->readBytes(reply, want);
+  }
   http.end();
-  return iotgw::HttpResult{code, retry_after};
+  return iotgw::HttpResult{code, retry_after, got};
 }
 
 namespace {

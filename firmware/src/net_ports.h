@@ -19,7 +19,8 @@ class MdnsDiscovery final : public iotgw::DiscoveryPort {
 class ArduinoHttp final : public iotgw::HttpPort {
  public:
   explicit ArduinoHttp(const char* device_key) : key_(device_key) {}
-  iotgw::HttpResult post(const iotgw::Endpoint& ep, const char* body, size_t len) override;
+  iotgw::HttpResult post(const iotgw::Endpoint& ep, const char* body, size_t len, char* reply,
+                         size_t reply_cap) override;
 
  private:
   const char* key_;

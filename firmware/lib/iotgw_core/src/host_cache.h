@@ -10,12 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-namespace iotgw {
+#include "num_format.h"
 
-// "a.b.c.d" -> host-order address; false for anything else (names, IPv6, junk).
-bool parse_ipv4(const char* s, uint32_t* out);
-// Host-order address -> "a.b.c.d" (needs cap >= 16); returns the length, 0 if it does not fit.
-size_t format_ipv4(char* out, size_t cap, uint32_t ipv4);
+namespace iotgw {
 
 class HostCache {
  public:

@@ -2,8 +2,12 @@
 #pragma once
 
 #include "backoff.h"
+#include "boot_check.h"
 #include "device.h"
+#include "device_memory.h"
 #include "endpoint.h"
+#include "firmware_offer.h"
+#include "host_cache.h"
 #include "identity.h"
 #include "json_writer.h"
 #include "locator.h"
@@ -11,6 +15,10 @@
 #include "payload.h"
 #include "ports.h"
 #include "ring_buffer.h"
+#include "sha256.h"
 #include "telemetry.h"
+#include "update_client.h"
+#include "update_ports.h"
 #include "uplink.h"
+#include "version.h"
 #include "ws_reply.h"

@@ -23,13 +23,15 @@ class DiscoveryPort {
 struct HttpResult {
   int status;              // HTTP status; <= 0: no answer (refused, timeout, reset)
   uint32_t retry_after_s;  // Retry-After header in seconds, 0 if absent
+  size_t reply_len;        // bytes of the response body copied into the caller's buffer
 };
 
 // POSTs `body` as application/json to ep.host:ep.port ep.path, adding the device key header
-// when one is configured.
+// when one is configured, and copies up to reply_cap bytes of the response body into `reply`
+// (a longer body is cut: the 202 body's firmware offer is read from it).
 class HttpPort {
  public:
-  virtual HttpResult post(const Endpoint& ep, const char* body, size_t len) = 0;
+  virtual HttpResult post(const Endpoint& ep, const char* body, size_t len, char* reply, size_t reply_cap) = 0;
 
  protected:
   ~HttpPort() = default;
