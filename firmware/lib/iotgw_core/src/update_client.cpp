@@ -152,8 +152,8 @@ UpdateAction UpdateClient::tick(uint64_t now_ms, const Endpoint* gateway, bool r
 
 UpdateAction UpdateClient::download(uint64_t now_ms, const Endpoint& gw) {
   if (!connected_) {
+    request_offset_ = offset_;
     const int st = source_->open(gw, target_.sha256, offset_);
-    ++stats_.downloads;
     if (st == 200 && offset_ > 0 && !begin_download()) {  // the range was not honoured: start over
       source_->close();
       fail(now_ms, "no room");
@@ -161,6 +161,7 @@ UpdateAction UpdateClient::download(uint64_t now_ms, const Endpoint& gw) {
     }
     if (st == 200 || st == 206) {
       connected_ = true;
+      ++stats_.downloads;
       if (offset_ > 0) ++stats_.resumes;
     } else if (st <= 0 || st >= 500 || st == 429) {
       drop_connection(now_ms);  // the gateway is away or busy: try again later, from here

@@ -63,7 +63,7 @@ class UpdateNewsSink {
 struct UpdateStats {
   uint32_t offers;      // valid offers taken
   uint32_t ignored;     // offers not taken (invalid, running, refused, busy with it)
-  uint32_t downloads;   // download attempts started (first connection and every resume)
+  uint32_t downloads;   // download requests the gateway answered (the first and every resume)
   uint32_t resumes;     // of which resumed at an offset > 0
   uint32_t failures;    // failed images
   uint32_t bytes;       // image bytes received
@@ -90,6 +90,8 @@ class UpdateClient {
   bool busy() const { return phase_ != UpdatePhase::kIdle; }
   const FirmwareOffer& target() const { return target_; }
   uint32_t offset() const { return offset_; }
+  // Where the last download request started (0, or the offset a resume asked for).
+  uint32_t request_offset() const { return request_offset_; }
   const UpdateStats& stats() const { return stats_; }
 
  private:
@@ -117,6 +119,7 @@ class UpdateClient {
   bool connected_ = false;
   bool flash_open_ = false;
   uint32_t offset_ = 0;
+  uint32_t request_offset_ = 0;
   Sha256 sha_;
   bool acked_this_boot_ = false;
   // The image this board rolled back from: not taken again until the gateway has our report.
