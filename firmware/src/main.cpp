@@ -19,6 +19,7 @@
 #include "identity.h"
 #include "long_press.h"
 #include "net_ports.h"
+#include "ota_ports.h"
 #include "serial_log.h"
 #include "settings.h"
 #include "wifi_setup.h"
@@ -40,6 +41,8 @@ EspRng rng;
 MdnsDiscovery discovery;
 ArduinoHttp* http = nullptr;
 ArduinoWs* ws = nullptr;
+EspImageSource* image = nullptr;
+EspFlash flash;
 SerialLog serial_log;
 FirmwareDevice* device = nullptr;  // built once in setup(); nothing is allocated in loop()
 // The ring, the sessions and seq (the RTC memory comes in a later step: for now plain RAM).
@@ -109,6 +112,25 @@ void announce_mdns() {
   add_dev_txt("mac", mac);
 }
 
+void log_boot(const iotgw::BootOutcome& boot) {
+  switch (boot.kind) {
+    case iotgw::BootKind::kTrial:
+      Serial.printf("[ota] running %s on trial: it stays once a reading is acknowledged\n", boot.record.version);
+      break;
+    case iotgw::BootKind::kUpdated:
+      Serial.printf("[ota] updated to %s\n", boot.record.version);
+      break;
+    case iotgw::BootKind::kRolledBack:
+      Serial.printf("[ota] %s could not report and was rolled back\n", boot.record.version);
+      break;
+    case iotgw::BootKind::kSwitchNotMade:
+      Serial.printf("[ota] the switch to %s did not happen; still on %s\n", boot.record.version, IOTGW_FW_VERSION);
+      break;
+    case iotgw::BootKind::kNormal:
+      break;
+  }
+}
+
 }  // namespace
 
 void setup() {
@@ -156,9 +178,13 @@ void setup() {
   cfg.locator = iotgw::LocatorConfig{settings.gateway_host, settings.gateway_port, 3, 10UL * 60UL * 1000UL};
   cfg.update = iotgw::UpdateConfig{0x1E0000, 10UL * 60UL * 1000UL, 5000, 5UL * 60UL * 1000UL, 30UL * 60UL * 1000UL,
                                    16384, 10UL * 60UL * 1000UL};
-  const iotgw::DevicePorts ports{&sensors, &rng, iotgw::UplinkPorts{&discovery, http, ws}, nullptr, nullptr, &serial_log};
+  image = new EspImageSource(settings.device_key, identity.device_id);
+  const iotgw::DevicePorts ports{&sensors, &rng, iotgw::UplinkPorts{&discovery, http, ws}, image, &flash, &serial_log};
   device = new FirmwareDevice(cfg, memory, identity, ports);
-  device->start(static_cast<uint64_t>(esp_timer_get_time() / 1000), iotgw::BootOutcome{});
+  const iotgw::BootOutcome boot = iotgw::decide_boot(read_boot_facts());
+  if (boot.clear_record) clear_update_record();
+  log_boot(boot);
+  device->start(static_cast<uint64_t>(esp_timer_get_time() / 1000), boot);
 
   // From here on a loop hung for 45 s resets the board (cores/esp32/main.cpp: loopTask feeds the task
   // watchdog before every loop() once enableLoopWDT() subscribed it).
@@ -186,6 +212,6 @@ void loop() {
   const uint64_t now_ms = static_cast<uint64_t>(esp_timer_get_time() / 1000);
   watch_factory_reset(now_ms);
   watch_wifi(now_ms);
-  device->loop(now_ms);
+  carry_out(device->loop(now_ms));
   delay(10);  // yield to the Wi-Fi stack; sampling and retries are paced by the core
 }

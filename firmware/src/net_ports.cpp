@@ -11,6 +11,17 @@
 ArduinoWs* ArduinoWs::self_ = nullptr;
 
 
+bool gateway_address(iotgw::HostCache& cache, const char* host, char out[16]) {
+  const uint64_t now_ms = static_cast<uint64_t>(esp_timer_get_time() / 1000);
+  if (cache.needs_lookup(now_ms, host)) {
+    IPAddress a;
+    const bool found = WiFi.hostByName(host, a) == 1;
+    cache.store(now_ms, host, found ? (uint32_t(a[0]) << 24) | (uint32_t(a[1]) << 16) | (uint32_t(a[2]) << 8) | a[3] : 0);
+  }
+  const uint32_t addr = cache.address(host);
+  return addr != 0 && iotgw::format_ipv4(out, 16, addr) > 0;
+}
+
 bool MdnsDiscovery::browse(iotgw::Endpoint* out) {
   // Blocks up to ~3 s; only called when the locator needs a gateway.
   const int n = MDNS.queryService("iotgw", "tcp");
@@ -39,16 +50,8 @@ bool MdnsDiscovery::browse(iotgw::Endpoint* out) {
 
 iotgw::HttpResult ArduinoHttp::post(const iotgw::Endpoint& ep, const char* body, size_t len, char* reply,
                                     size_t reply_cap) {
-  const uint64_t now_ms = static_cast<uint64_t>(esp_timer_get_time() / 1000);
-  if (hosts_.needs_lookup(now_ms, ep.host)) {
-    IPAddress a;
-    const bool found = WiFi.hostByName(ep.host, a) == 1;
-    hosts_.store(now_ms, ep.host, found ? (uint32_t(a[0]) << 24) | (uint32_t(a[1]) << 16) | (uint32_t(a[2]) << 8) | a[3] : 0);
-  }
-  const uint32_t addr = hosts_.address(ep.host);
-  if (addr == 0) return iotgw::HttpResult{-1, 0, 0};  // name unknown for now: a fast failure, the uplink backs off
   char host[16];
-  iotgw::format_ipv4(host, sizeof host, addr);
+  if (!gateway_address(hosts_, ep.host, host)) return iotgw::HttpResult{-1, 0, 0};  // a fast failure: the uplink backs off
   HTTPClient http;
   http.setConnectTimeout(3000);
   http.setTimeout(5000);

@@ -11,6 +11,10 @@
 #include "ports.h"
 #include "reply_mailbox.h"
 
+// The IPv4 text to connect to for a gateway host: an mDNS answer's address as it is, a fallback
+// name through `cache` (looked up at most once per TTL). False when the name is unknown for now.
+bool gateway_address(iotgw::HostCache& cache, const char* host, char out[16]);
+
 class MdnsDiscovery final : public iotgw::DiscoveryPort {
  public:
   bool browse(iotgw::Endpoint* out) override;
