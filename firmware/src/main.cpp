@@ -8,12 +8,16 @@
 #include <ESPmDNS.h>
 #include <WiFi.h>
 #include <WiFiManager.h>
+#include <esp_attr.h>
+#include <esp_sleep.h>
 #include <esp_system.h>
 #include <esp_task_wdt.h>
+#include <string.h>
 #include <esp_timer.h>
 
 #include "board_sensors.h"
 #include "build_config.h"
+#include "deep_sleep.h"
 #include "device.h"
 #include "firmware_sizes.h"
 #include "identity.h"
@@ -45,8 +49,21 @@ EspImageSource* image = nullptr;
 EspFlash flash;
 SerialLog serial_log;
 FirmwareDevice* device = nullptr;  // built once in setup(); nothing is allocated in loop()
-// The ring, the sessions and seq (the RTC memory comes in a later step: for now plain RAM).
-iotgw::DeviceMemory<iotgw::kFirmwareRingCap> memory;
+// The ring, the sessions, seq and update news, in RTC memory: kept through a software reset, a
+// watchdog or panic reset and a deep-sleep wake, garbage after a power-on (which the memory's
+// check detects). RTC slow memory is 8 KB, 512 B of it reserved for the ULP; 80 readings fit.
+#if IOTGW_RING_CAP <= 80
+RTC_NOINIT_ATTR iotgw::DeviceMemory<iotgw::kFirmwareRingCap> memory;
+static_assert(sizeof(iotgw::DeviceMemory<iotgw::kFirmwareRingCap>) <= 6144, "the ring must fit the RTC memory budget");
+constexpr bool kRingInRtc = true;
+#else
+iotgw::DeviceMemory<iotgw::kFirmwareRingCap> memory;  // too large for RTC memory: lost at any reset
+constexpr bool kRingInRtc = false;
+#endif
+
+constexpr bool kDeepSleep = IOTGW_DEEP_SLEEP != 0;
+// A wake sends for 30 s at most; an update under way (download, trial) keeps the board up 15 min.
+const iotgw::SleepConfig kSleep{IOTGW_SAMPLE_PERIOD_MS, IOTGW_SEND_EVERY, 30000, 15UL * 60UL * 1000UL};
 
 // Down 30 s: disconnect + begin again (what WiFiGeneric.cpp's own handler does for the reasons it
 // deems reconnectable); down 5 minutes: restart.
@@ -131,6 +148,66 @@ void log_boot(const iotgw::BootOutcome& boot) {
   }
 }
 
+uint64_t now_ms() { return static_cast<uint64_t>(esp_timer_get_time() / 1000); }
+
+const char* restored_name(iotgw::Restored r) {
+  switch (r) {
+    case iotgw::Restored::kContinued: return "session continued from RTC memory";
+    case iotgw::Restored::kNewSession: return "new session; unsent readings of the last one kept";
+    case iotgw::Restored::kFresh: break;
+  }
+  return kRingInRtc ? "new session; RTC memory empty or not valid" : "new session; the ring is too large for RTC memory";
+}
+
+void build_device(uint64_t now) {
+  http = new ArduinoHttp(settings.device_key);
+  ws = new ArduinoWs(settings.device_key);
+  iotgw::DeviceConfig cfg{};
+  cfg.sample_period_ms = IOTGW_SAMPLE_PERIOD_MS;
+  cfg.ring_limit = 0;  // all of IOTGW_RING_CAP
+  cfg.uplink.max_batch = 5;
+  cfg.uplink.max_in_flight = 2;
+  cfg.uplink.ack_timeout_ms = 10000;
+  cfg.uplink.backoff_base_ms = 1000;
+  cfg.uplink.backoff_cap_ms = 60000;
+  cfg.uplink.use_ws = !kDeepSleep;  // a battery board sends a few batches per wake: HTTP costs less
+  cfg.locator = iotgw::LocatorConfig{settings.gateway_host, settings.gateway_port, 3, 10UL * 60UL * 1000UL};
+  cfg.update = iotgw::UpdateConfig{0x1E0000, 10UL * 60UL * 1000UL, 5000, 5UL * 60UL * 1000UL, 30UL * 60UL * 1000UL,
+                                   16384, 10UL * 60UL * 1000UL};
+  image = new EspImageSource(settings.device_key, identity.device_id);
+  const iotgw::DevicePorts ports{&sensors, &rng, iotgw::UplinkPorts{&discovery, http, ws}, image, &flash, &serial_log};
+  device = new FirmwareDevice(cfg, memory, identity, ports);
+  const iotgw::BootOutcome boot = iotgw::decide_boot(read_boot_facts());
+  if (boot.clear_record) clear_update_record();
+  log_boot(boot);
+  device->start(now, boot);
+
+}
+
+[[noreturn]] void sleep_until_next_sample(uint64_t awake_ms) {
+  const uint32_t ms = iotgw::sleep_ms(kSleep, awake_ms);
+  Serial.printf("[sleep] %u reading(s) waiting; next wake in %u s\n", static_cast<unsigned>(device->ring().size()),
+                static_cast<unsigned>(ms / 1000));
+  Serial.flush();
+  esp_sleep_enable_timer_wakeup(static_cast<uint64_t>(ms) * 1000ULL);
+  esp_deep_sleep_start();
+}
+
+// A deep-sleep board woken by its timer takes its reading before anything else, with the
+// session's identity from RTC memory, and sleeps again without Wi-Fi unless this wake sends.
+void sample_after_wake() {
+  if (!kDeepSleep || esp_sleep_get_wakeup_cause() != ESP_SLEEP_WAKEUP_TIMER || !iotgw::memory_valid(memory) ||
+      strcmp(memory.sessions[memory.current].fw_version, IOTGW_FW_VERSION) != 0) {
+    return;
+  }
+  identity = memory.sessions[memory.current];
+  build_device(now_ms());
+  device->sample(now_ms());
+  const iotgw::WakeState wake{memory.next_seq - 1, device->restored() != iotgw::Restored::kContinued,
+                              device->current_news() != nullptr, device->update().busy()};
+  if (!iotgw::connect_this_wake(kSleep, wake)) sleep_until_next_sample(now_ms());
+}
+
 }  // namespace
 
 void setup() {
@@ -140,6 +217,7 @@ void setup() {
                 iotgw::reset_reason_name(board_reset_reason()));
   pinMode(IOTGW_RESET_PIN, INPUT_PULLUP);
   settings_load(settings);
+  sample_after_wake();
 
   uint8_t mac[6];
   WiFi.macAddress(mac);
@@ -159,32 +237,14 @@ void setup() {
   }
   Serial.printf("[wifi] connected, IP %s\n", WiFi.localIP().toString().c_str());
 
-  make_identity();
+  if (device == nullptr) {  // not built yet by a deep-sleep wake from RTC memory
+    make_identity();
+    build_device(now_ms());
+  }
   announce_mdns();
   configTime(0, 0, "pool.ntp.org", "time.google.com");  // readings carry ts once this syncs
-  Serial.printf("[setup] device_id %s group %s boot %s\n", identity.device_id, identity.group_id, identity.boot_id);
-
-  http = new ArduinoHttp(settings.device_key);
-  ws = new ArduinoWs(settings.device_key);
-  iotgw::DeviceConfig cfg{};
-  cfg.sample_period_ms = IOTGW_SAMPLE_PERIOD_MS;
-  cfg.ring_limit = 0;  // all of IOTGW_RING_CAP
-  cfg.uplink.max_batch = 5;
-  cfg.uplink.max_in_flight = 2;
-  cfg.uplink.ack_timeout_ms = 10000;
-  cfg.uplink.backoff_base_ms = 1000;
-  cfg.uplink.backoff_cap_ms = 60000;
-  cfg.uplink.use_ws = true;
-  cfg.locator = iotgw::LocatorConfig{settings.gateway_host, settings.gateway_port, 3, 10UL * 60UL * 1000UL};
-  cfg.update = iotgw::UpdateConfig{0x1E0000, 10UL * 60UL * 1000UL, 5000, 5UL * 60UL * 1000UL, 30UL * 60UL * 1000UL,
-                                   16384, 10UL * 60UL * 1000UL};
-  image = new EspImageSource(settings.device_key, identity.device_id);
-  const iotgw::DevicePorts ports{&sensors, &rng, iotgw::UplinkPorts{&discovery, http, ws}, image, &flash, &serial_log};
-  device = new FirmwareDevice(cfg, memory, identity, ports);
-  const iotgw::BootOutcome boot = iotgw::decide_boot(read_boot_facts());
-  if (boot.clear_record) clear_update_record();
-  log_boot(boot);
-  device->start(static_cast<uint64_t>(esp_timer_get_time() / 1000), boot);
+  Serial.printf("[setup] device_id %s group %s boot %s seq %u (%s)\n", identity.device_id, identity.group_id,
+                device->identity().boot_id, static_cast<unsigned>(memory.next_seq), restored_name(device->restored()));
 
   // From here on a loop hung for 45 s resets the board (cores/esp32/main.cpp: loopTask feeds the task
   // watchdog before every loop() once enableLoopWDT() subscribed it).
@@ -213,5 +273,8 @@ void loop() {
   watch_factory_reset(now_ms);
   watch_wifi(now_ms);
   carry_out(device->loop(now_ms));
+  if (kDeepSleep && iotgw::may_sleep(kSleep, now_ms, device->uplink().idle(), device->update().busy())) {
+    sleep_until_next_sample(now_ms);
+  }
   delay(10);  // yield to the Wi-Fi stack; sampling and retries are paced by the core
 }

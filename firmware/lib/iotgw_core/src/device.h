@@ -85,20 +85,7 @@ class Device final : public ReadingBook, private UplinkObserver, private UpdateN
   UpdateAction loop(uint64_t now_ms, bool sampling = true) {
     now_ms_ = now_ms;
     ++loop_count_;
-    if (sampling && now_ms >= next_sample_ms_) {
-      Sample s = {};
-      sensors_.read(&s);
-      s.seq = mem_.next_seq++;
-      s.loop_count = loop_count_;
-      s.session = mem_.current;
-      s.news = mem_.current_news;
-      ring_.push(s);
-      ++produced_;
-      dirty_ = true;
-      // Catch up without bursts if the loop was blocked longer than a period.
-      next_sample_ms_ = next_sample_ms_ + cfg_.sample_period_ms > now_ms ? next_sample_ms_ + cfg_.sample_period_ms
-                                                                         : now_ms + cfg_.sample_period_ms;
-    }
+    if (sampling) take_reading(now_ms);
     const size_t head = ring_.head();
     const size_t count = ring_.size();
     uplink_.tick(now_ms);
@@ -106,6 +93,15 @@ class Device final : public ReadingBook, private UplinkObserver, private UpdateN
     const UpdateAction action = update_.tick(now_ms, locator_.current(), ring_.empty());
     if (dirty_) persist();
     return action;
+  }
+
+  // A reading, if one is due, without the network: a deep-sleep wake that does not bring Wi-Fi
+  // up. The memory is sealed before it returns (the board may sleep right after).
+  void sample(uint64_t now_ms) {
+    now_ms_ = now_ms;
+    ++loop_count_;
+    take_reading(now_ms);
+    if (dirty_) persist();
   }
 
   // ReadingBook: a sample holds only its session and news slots.
@@ -148,6 +144,22 @@ class Device final : public ReadingBook, private UplinkObserver, private UpdateN
     ring_.restore(ring_.head(), ring_.size(), mem_.ring_dropped);
     start_session(other, fresh, mem_.generation[mem_.current] + 1);
     restored_ = Restored::kNewSession;
+  }
+
+  void take_reading(uint64_t now_ms) {
+    if (now_ms < next_sample_ms_) return;
+    Sample s = {};
+    sensors_.read(&s);
+    s.seq = mem_.next_seq++;
+    s.loop_count = loop_count_;
+    s.session = mem_.current;
+    s.news = mem_.current_news;
+    ring_.push(s);
+    ++produced_;
+    dirty_ = true;
+    // Catch up without bursts if the loop was blocked longer than a period.
+    next_sample_ms_ = next_sample_ms_ + cfg_.sample_period_ms > now_ms ? next_sample_ms_ + cfg_.sample_period_ms
+                                                                       : now_ms + cfg_.sample_period_ms;
   }
 
   void start_session(uint8_t slot, const Identity& fresh, uint32_t generation) {

@@ -3,6 +3,7 @@
 
 #include "backoff.h"
 #include "boot_check.h"
+#include "deep_sleep.h"
 #include "device.h"
 #include "device_memory.h"
 #include "endpoint.h"
