@@ -27,7 +27,7 @@ namespace {
           "usage: iotgw-sim --gateway host:port [--devices N] [--rate R] [--duration S] [--transport http|ws]\n"
           "                 [--ring N] [--group G] [--key K] [--batch N] [--drain S] [--no-ts] [--verbose]\n"
           "                 [--fw V] [--confirm-timeout-ms N] [--download-bps N] [--update-wait-ms N]\n"
-          "                 [--max-image-bytes N]\n"
+          "                 [--max-image-bytes N] [--failed-wait-ms N]\n"
           "\n"
           "Updates: each device reports fw (--fw, default 0.1.0) and follows the gateway's firmware offers as a\n"
           "board does: waits for an empty ring (at most --update-wait-ms, default 600000), downloads\n"
@@ -35,9 +35,11 @@ namespace {
           "checks size and SHA-256, reboots into the offered version with a new boot_id, and confirms after\n"
           "its first acknowledged reading, or rolls back after --confirm-timeout-ms (default 600000). An\n"
           "image containing the text %s boots a version that cannot reach the gateway,\n"
-          "so it rolls back and reports rolled_back. Offers larger than --max-image-bytes (default 1966080, the\n"
-          "board's OTA slot) are ignored; on loopback a gateway stopped mid-download has usually handed up to\n"
-          "4 MB to the kernel already, so a test of a resumed download needs a larger image and this option.\n"
+          "so it rolls back and reports rolled_back. After a failed image (sha256 mismatch, ...) the same\n"
+          "image is not taken again for --failed-wait-ms (default 1800000, as the board). Offers larger than\n"
+          "--max-image-bytes (default 1966080, the board's OTA slot) are ignored; on loopback a gateway\n"
+          "stopped mid-download has usually handed up to 4 MB to the kernel already, so a test of a resumed\n"
+          "download needs a larger image and a larger --max-image-bytes.\n"
           "\n"
           "Last stdout line, JSON: transport, devices, produced, acked, dropped, rejected, pending, retried,\n"
           "sent, requests, failures, ws_opens, device_list[]: {device_id, group_id, boot_id and acked_ranges\n"
@@ -104,6 +106,8 @@ sim::SimOptions parse(int argc, char** argv) {
       o.download_bps = static_cast<uint32_t>(number("--download-bps", next(), 0, 1e9));
     } else if (a == "--max-image-bytes") {
       o.max_image_bytes = static_cast<uint32_t>(number("--max-image-bytes", next(), 1, 4294967295.0));
+    } else if (a == "--failed-wait-ms") {
+      o.failed_wait_ms = static_cast<uint32_t>(number("--failed-wait-ms", next(), 0, 86400000));
     } else if (a == "--update-wait-ms") {
       o.update_wait_ms = static_cast<uint32_t>(number("--update-wait-ms", next(), 0, 86400000));
     } else {

@@ -45,7 +45,7 @@ SimDevice::SimDevice(const SimOptions& opt, int index, const uint8_t mac[6], uin
   cfg_.uplink.use_ws = opt.transport == "ws";
   cfg_.locator = iotgw::LocatorConfig{"", 0, 3, 0};
   // As the board (main.cpp), but quicker to retry a dropped download: tests restart gateways.
-  cfg_.update = iotgw::UpdateConfig{opt.max_image_bytes, opt.update_wait_ms, 200, 2000, 30UL * 60UL * 1000UL, 65536,
+  cfg_.update = iotgw::UpdateConfig{opt.max_image_bytes, opt.update_wait_ms, 200, 2000, opt.failed_wait_ms, 65536,
                                     opt.confirm_timeout_ms};
   memory_ = std::make_unique<iotgw::DeviceMemory<kSimRingCap>>();  // zeroed: as after a power-on
   slot_fw_[0] = opt.fw;

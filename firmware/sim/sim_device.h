@@ -45,6 +45,7 @@ struct SimOptions {
   uint32_t download_bps = 0;  // 0: as fast as the gateway sends
   uint32_t update_wait_ms = 600000;
   uint32_t max_image_bytes = 0x1E0000;  // the board's OTA slot (min_spiffs.csv)
+  uint32_t failed_wait_ms = 30UL * 60UL * 1000UL;  // a failed image is not taken again for this long
 };
 
 // Compile-time storage of a simulated device; --ring picks the usable part.
