@@ -75,15 +75,20 @@ compile() {
   return $rc
 }
 
-for f in "${glue[@]}"; do
-  if compile "$f"; then
-    echo "ok   $f"
+# verdict OK LABEL [WHY]: counts one test, printing the compiler's output when it failed.
+verdict() {
+  if [ "$1" -eq 1 ]; then
+    echo "ok   $2"
     passed=$((passed + 1))
   else
     echo "$out"
-    echo "FAIL $f"
+    echo "FAIL $2${3:+: $3}"
     failed=$((failed + 1))
   fi
+}
+
+for f in "${glue[@]}"; do
+  if compile "$f"; then verdict 1 "$f"; else verdict 0 "$f"; fi
 done
 
 for f in "${canaries[@]}"; do
@@ -101,14 +106,7 @@ for f in "${canaries[@]}"; do
       echo "canary $f: first line must be '// expect: pass' or '// expect: fail \"...\"'"
       ok=0 ;;
   esac
-  if [ "$ok" -eq 1 ]; then
-    echo "ok   canary $f ($expect)"
-    passed=$((passed + 1))
-  else
-    echo "$out"
-    echo "FAIL canary $f: the check did not do what it says ($expect; check-glue exit $rc)"
-    failed=$((failed + 1))
-  fi
+  verdict "$ok" "canary $f ($expect)" "the check did not do what it says (check-glue exit $rc)"
 done
 
 check_pio

@@ -11,11 +11,6 @@
 namespace sim {
 
 namespace {
-uint64_t mono_ns() {
-  timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
-}
 constexpr int kTimeoutMs = 5000;
 }  // namespace
 

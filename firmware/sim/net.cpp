@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace sim {
@@ -70,6 +71,12 @@ long recv_some(int fd, char* buf, size_t cap, int timeout_ms) {
   if (rc < 0) return -1;
   const ssize_t n = recv(fd, buf, cap, 0);
   return n < 0 ? -1 : static_cast<long>(n);
+}
+
+uint64_t mono_ns() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
 }
 
 uint32_t resolve_ipv4(const std::string& host) {

@@ -18,6 +18,8 @@ constexpr long kRecvTimeout = -2;
 // Waits up to timeout_ms for data; returns bytes read, 0 on orderly close, -1 on error,
 // kRecvTimeout if nothing arrived in time.
 long recv_some(int fd, char* buf, size_t cap, int timeout_ms);
+// CLOCK_MONOTONIC in nanoseconds.
+uint64_t mono_ns();
 // First IPv4 address of host as a host-order integer (for the default group), 0 if none.
 uint32_t resolve_ipv4(const std::string& host);
 

@@ -13,14 +13,6 @@
 
 namespace sim {
 
-namespace {
-uint64_t mono_ns() {
-  timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
-}
-}  // namespace
-
 SimDevice::SimDevice(const SimOptions& opt, int index, const uint8_t mac[6], uint32_t seed)
     : opt_(opt), index_(index), rng_(seed), image_(opt.key, opt.download_bps) {
   iotgw::device_id_from_mac(base_id_.device_id, sizeof base_id_.device_id, mac);
