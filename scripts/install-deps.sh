@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 # mosquitto only as the MQTT tests start it (own config, free port), never as the machine's
 # service on 1883. chromium (Debian's, /usr/bin/chromium) is the browser the status page's test
 # drives through playwright-core, which never downloads a browser of its own.
-PACKAGES=(redis-server g++ make python3 doctest-dev nlohmann-json3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf systemd systemd-container faketime iproute2 procps avahi-daemon avahi-utils dbus mosquitto chromium)
+# gcc-arm-none-eabi + newlib + libstdc++: the firmware glue's compile check against the ESP32
+# core headers (scripts/firmware-glue-check.sh, ../shared/esp32-sdk/check-glue).
+PACKAGES=(redis-server g++ make python3 doctest-dev nlohmann-json3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf systemd systemd-container faketime iproute2 procps avahi-daemon avahi-utils dbus mosquitto chromium
+          gcc-arm-none-eabi libnewlib-dev libstdc++-arm-none-eabi-dev)
 force=${1:-}
 
 missing=()

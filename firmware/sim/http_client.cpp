@@ -8,11 +8,7 @@
 
 namespace sim {
 
-namespace {
-
-// Parses the head; returns false while it is incomplete. Fills status, retry_after and the
-// Content-Length (-1 if absent) and the offset where the body starts.
-bool parse_head(const std::string& buf, HttpResponse* r, long* content_length, size_t* body_at) {
+bool parse_response_head(const std::string& buf, HttpResponse* r, long* content_length, size_t* body_at) {
   const size_t end = buf.find("\r\n\r\n");
   if (end == std::string::npos) return false;
   *body_at = end + 4;
@@ -38,8 +34,6 @@ bool parse_head(const std::string& buf, HttpResponse* r, long* content_length, s
   }
   return true;
 }
-
-}  // namespace
 
 HttpResponse http_post(const std::string& host, uint16_t port, const std::string& path, const char* body, size_t len,
                        const std::string& bearer_key, int timeout_ms) {
@@ -69,7 +63,7 @@ HttpResponse http_post(const std::string& host, uint16_t port, const std::string
     }
     if (n == 0) break;
     buf.append(chunk, static_cast<size_t>(n));
-    if (!have_head) have_head = parse_head(buf, &r, &content_length, &body_at);
+    if (!have_head) have_head = parse_response_head(buf, &r, &content_length, &body_at);
     if (have_head && content_length >= 0 && buf.size() >= body_at + static_cast<size_t>(content_length)) break;
   }
   close(fd);

@@ -15,6 +15,10 @@ struct HttpResponse {
   std::string body;
 };
 
+// Parses a response head; false while it is incomplete. Fills status (-2: not HTTP),
+// retry_after_s, the Content-Length (-1 if absent) and the offset where the body starts.
+bool parse_response_head(const std::string& buf, HttpResponse* r, long* content_length, size_t* body_at);
+
 HttpResponse http_post(const std::string& host, uint16_t port, const std::string& path, const char* body, size_t len,
                        const std::string& bearer_key, int timeout_ms);
 

@@ -1,13 +1,10 @@
 // iotgw-sim: N simulated ESP32 boards against a real gateway.
 //
-//   iotgw-sim --gateway host:port --devices N --rate R --duration S --transport http|ws
-//             [--ring N] [--group G] [--key K] [--batch N] [--drain S] [--no-ts] [--verbose]
-//
-// Each device runs the firmware's own Device loop (same payload, ring buffer, backoff and uplink
-// state machine) in its own thread with a fresh boot_id. After --duration seconds of sampling it
-// keeps sending until its ring is empty (or --drain seconds pass). The last line on stdout is one
-// JSON object: totals plus, per device, the acked seq ranges, so a test can check every
-// acknowledged reading on the gateway.
+// Each device runs the firmware's own Device loop (same payload, ring buffer, backoff, uplink
+// and OTA update client) in its own thread. After --duration seconds of sampling it keeps going
+// until its ring is empty and no update is under way (or --drain seconds pass). The last line on
+// stdout is one JSON object: totals plus, per device, every boot with its acked seq ranges and the
+// update events it saw, so a test can check each acknowledged reading on the gateway.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "report.h"
 #include "sim_device.h"
+#include "version.h"
 
 namespace {
 
@@ -26,7 +25,29 @@ namespace {
   fprintf(stderr, "iotgw-sim: %s\n", why);
   fprintf(stderr,
           "usage: iotgw-sim --gateway host:port [--devices N] [--rate R] [--duration S] [--transport http|ws]\n"
-          "                 [--ring N] [--group G] [--key K] [--batch N] [--drain S] [--no-ts] [--verbose]\n");
+          "                 [--ring N] [--group G] [--key K] [--batch N] [--drain S] [--no-ts] [--verbose]\n"
+          "                 [--fw V] [--confirm-timeout-ms N] [--download-bps N] [--update-wait-ms N]\n"
+          "                 [--max-image-bytes N] [--failed-wait-ms N]\n"
+          "\n"
+          "Updates: each device reports fw (--fw, default 0.1.0) and follows the gateway's firmware offers as a\n"
+          "board does: waits for an empty ring (at most --update-wait-ms, default 600000), downloads\n"
+          "GET /firmware/<sha256>.bin (resuming with Range; --download-bps throttles it, 0 = unthrottled),\n"
+          "checks size and SHA-256, reboots into the offered version with a new boot_id, and confirms after\n"
+          "its first acknowledged reading, or rolls back after --confirm-timeout-ms (default 600000). An\n"
+          "image containing the text %s boots a version that cannot reach the gateway,\n"
+          "so it rolls back and reports rolled_back. After a failed image (sha256 mismatch, ...) the same\n"
+          "image is not taken again for --failed-wait-ms (default 1800000, as the board). Offers larger than\n"
+          "--max-image-bytes (default 1966080, the board's OTA slot) are ignored; on loopback a gateway\n"
+          "stopped mid-download has usually handed up to 4 MB to the kernel already, so a test of a resumed\n"
+          "download needs a larger image and a larger --max-image-bytes.\n"
+          "\n"
+          "Last stdout line, JSON: transport, devices, produced, acked, dropped, rejected, pending, retried,\n"
+          "sent, requests, failures, ws_opens, device_list[]: {device_id, group_id, boot_id and acked_ranges\n"
+          "(of the last boot), fw (running at the end), produced, acked, dropped, rejected, pending,\n"
+          "boots[]: {boot_id, fw, produced, acked_ranges}, updates[]: {t_ms, event, version, detail} with\n"
+          "event one of offered, download_started, download_resumed, failed, verified, rebooted, confirmed,\n"
+          "rolled_back, update_stats: {offers, downloads, resumes, failures, bytes}}.\n",
+          sim::kCannotReportMarker);
   exit(2);
 }
 
@@ -76,6 +97,19 @@ sim::SimOptions parse(int argc, char** argv) {
       o.ts = false;
     } else if (a == "--verbose") {
       o.verbose = true;
+    } else if (a == "--fw") {
+      o.fw = next();
+      if (!iotgw::valid_version(o.fw.c_str())) usage("--fw wants a semantic version of at most 31 characters, e.g. 0.1.0");
+    } else if (a == "--confirm-timeout-ms") {
+      o.confirm_timeout_ms = static_cast<uint32_t>(number("--confirm-timeout-ms", next(), 1, 86400000));
+    } else if (a == "--download-bps") {
+      o.download_bps = static_cast<uint32_t>(number("--download-bps", next(), 0, 1e9));
+    } else if (a == "--max-image-bytes") {
+      o.max_image_bytes = static_cast<uint32_t>(number("--max-image-bytes", next(), 1, 4294967295.0));
+    } else if (a == "--failed-wait-ms") {
+      o.failed_wait_ms = static_cast<uint32_t>(number("--failed-wait-ms", next(), 0, 86400000));
+    } else if (a == "--update-wait-ms") {
+      o.update_wait_ms = static_cast<uint32_t>(number("--update-wait-ms", next(), 0, 86400000));
     } else {
       usage(("unknown option " + a).c_str());
     }
@@ -102,43 +136,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (auto& d : devices) threads.emplace_back([&d] { d->run(); });
   for (auto& t : threads) t.join();
-
-  uint64_t produced = 0, acked = 0, dropped = 0, rejected = 0, pending = 0, retried = 0, sent = 0, requests = 0,
-           failures = 0, ws_opens = 0;
-  std::string list;
-  for (const auto& d : devices) {
-    const auto& dev = d->device();
-    const iotgw::UplinkStats& st = dev.uplink().stats();
-    produced += dev.produced();
-    acked += st.acked;
-    dropped += dev.ring().dropped();
-    rejected += st.rejected;
-    pending += dev.ring().size();
-    retried += st.retried;
-    sent += st.sent;
-    requests += st.requests;
-    failures += st.failures;
-    ws_opens += st.ws_opens;
-    if (!list.empty()) list += ",";
-    list += "{\"device_id\":\"" + std::string(dev.identity().device_id) + "\",\"boot_id\":\"" +
-            dev.identity().boot_id + "\",\"group_id\":\"" + dev.identity().group_id +
-            "\",\"produced\":" + std::to_string(dev.produced()) + ",\"acked\":" + std::to_string(st.acked) +
-            ",\"dropped\":" + std::to_string(dev.ring().dropped()) + ",\"rejected\":" + std::to_string(st.rejected) +
-            ",\"pending\":" + std::to_string(dev.ring().size()) + ",\"acked_ranges\":[";
-    bool first = true;
-    for (const auto& r : d->acked_ranges()) {
-      list += (first ? "[" : ",[") + std::to_string(r.first) + "," + std::to_string(r.second) + "]";
-      first = false;
-    }
-    list += "]}";
-  }
-  printf("{\"transport\":\"%s\",\"devices\":%d,\"produced\":%llu,\"acked\":%llu,\"dropped\":%llu,\"rejected\":%llu,"
-         "\"pending\":%llu,\"retried\":%llu,\"sent\":%llu,\"requests\":%llu,\"failures\":%llu,\"ws_opens\":%llu,"
-         "\"device_list\":[%s]}\n",
-         opt.transport.c_str(), opt.devices, (unsigned long long)produced, (unsigned long long)acked,
-         (unsigned long long)dropped, (unsigned long long)rejected, (unsigned long long)pending,
-         (unsigned long long)retried, (unsigned long long)sent, (unsigned long long)requests,
-         (unsigned long long)failures, (unsigned long long)ws_opens, list.c_str());
+  printf("%s\n", sim::report_json(opt, devices).c_str());
   fflush(stdout);
   return 0;
 }

@@ -9,11 +9,12 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace sim {
 
-int tcp_connect(const std::string& host, uint16_t port, int timeout_ms) {
+int tcp_connect(const std::string& host, uint16_t port, int timeout_ms, int rcvbuf) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -24,6 +25,7 @@ int tcp_connect(const std::string& host, uint16_t port, int timeout_ms) {
   for (addrinfo* ai = res; ai != nullptr && fd < 0; ai = ai->ai_next) {
     fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) continue;
+    if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     const int flags = fcntl(fd, F_GETFL, 0);
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
@@ -69,6 +71,12 @@ long recv_some(int fd, char* buf, size_t cap, int timeout_ms) {
   if (rc < 0) return -1;
   const ssize_t n = recv(fd, buf, cap, 0);
   return n < 0 ? -1 : static_cast<long>(n);
+}
+
+uint64_t mono_ns() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
 }
 
 uint32_t resolve_ipv4(const std::string& host) {

@@ -1,5 +1,6 @@
 #include "ws_client.h"
 
+#include <stdlib.h>
 #include <strings.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -14,14 +15,14 @@ const char kGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 constexpr size_t kMaxMessage = 1 << 20;
 }  // namespace
 
-bool WsClient::open(const std::string& host, uint16_t port, const std::string& path, const std::string& bearer_key,
-                    int timeout_ms) {
+int WsClient::open(const std::string& host, uint16_t port, const std::string& path, const std::string& bearer_key,
+                   int timeout_ms) {
   close();
   uint8_t nonce[16];
-  if (getrandom(nonce, sizeof nonce, 0) != static_cast<ssize_t>(sizeof nonce)) return false;
+  if (getrandom(nonce, sizeof nonce, 0) != static_cast<ssize_t>(sizeof nonce)) return -1;
   const std::string key = base64(nonce, sizeof nonce);
   const int fd = tcp_connect(host, port, timeout_ms);
-  if (fd < 0) return false;
+  if (fd < 0) return -1;
   std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
                     "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
                     "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: iotgw-sim\r\n";
@@ -29,7 +30,7 @@ bool WsClient::open(const std::string& host, uint16_t port, const std::string& p
   req += "\r\n";
   if (!send_all(fd, req.data(), req.size(), timeout_ms)) {
     ::close(fd);
-    return false;
+    return -1;
   }
   std::string head;
   char chunk[2048];
@@ -38,7 +39,7 @@ bool WsClient::open(const std::string& host, uint16_t port, const std::string& p
     const long n = recv_some(fd, chunk, sizeof chunk, timeout_ms);
     if (n <= 0 || head.size() > 16384) {
       ::close(fd);
-      return false;
+      return -1;
     }
     head.append(chunk, static_cast<size_t>(n));
   }
@@ -48,7 +49,10 @@ bool WsClient::open(const std::string& host, uint16_t port, const std::string& p
   sha1(reinterpret_cast<const uint8_t*>(expect_src.data()), expect_src.size(), digest);
   const std::string expect = base64(digest, sizeof digest);
   bool accepted = false;
-  const bool switching = head.compare(0, 12, "HTTP/1.1 101") == 0;
+  const int status = head.compare(0, 5, "HTTP/") == 0 && head.find(' ') != std::string::npos
+                         ? atoi(head.c_str() + head.find(' ') + 1)
+                         : -1;
+  const bool switching = status == 101;
   size_t line = head.find("\r\n") + 2;
   while (line < end) {
     const size_t eol = head.find("\r\n", line);
@@ -63,12 +67,12 @@ bool WsClient::open(const std::string& host, uint16_t port, const std::string& p
   }
   if (!switching || !accepted) {
     ::close(fd);
-    return false;
+    return switching || status <= 0 ? -1 : status;  // a 101 without the right accept: not a WS server
   }
   fd_ = fd;
   rx_ = head.substr(end + 4);  // frames the server sent right after the handshake
   partial_.clear();
-  return true;
+  return 101;
 }
 
 bool WsClient::send_frame(uint8_t opcode, const char* data, size_t len) {

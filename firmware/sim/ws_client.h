@@ -16,8 +16,10 @@ class WsClient {
   WsClient(const WsClient&) = delete;
   WsClient& operator=(const WsClient&) = delete;
 
-  bool open(const std::string& host, uint16_t port, const std::string& path, const std::string& bearer_key,
-            int timeout_ms);
+  // 101 when open; the HTTP status the server answered the upgrade with instead; -1 when no
+  // (valid) answer came. The same contract as iotgw::WsPort::open.
+  int open(const std::string& host, uint16_t port, const std::string& path, const std::string& bearer_key,
+           int timeout_ms);
   bool is_open() const { return fd_ >= 0; }
   bool send_text(const char* data, size_t len);
   // Next complete text message into buf: length; 0 if none arrived within wait_ms; -1 if closed.

@@ -6,20 +6,7 @@
 #include <esp_timer.h>
 #include <sys/time.h>
 
-#include "identity.h"
-#include "num_format.h"
-
 namespace {
-
-// "a.b.c.d" without IPAddress::toString() (which returns a heap String).
-void format_ip(char* out, size_t cap, const IPAddress& ip) {
-  size_t len = 0;
-  for (int i = 0; i < 4 && len + 4 < cap; ++i) {
-    if (i > 0) out[len++] = '.';
-    len += iotgw::format_uint(out + len, cap - len - 1, ip[i]);
-  }
-  out[len] = '\0';
-}
 
 // Epoch ms once SNTP has set the clock (anything before 2023 means "not synced"), else 0.
 int64_t wall_clock_ms() {
@@ -31,19 +18,19 @@ int64_t wall_clock_ms() {
 
 }  // namespace
 
-const char* reset_reason_name() {
+iotgw::ResetReason board_reset_reason() {
   switch (esp_reset_reason()) {
-    case ESP_RST_POWERON: return "POWERON";
-    case ESP_RST_EXT: return "EXTERNAL";
-    case ESP_RST_SW: return "SOFTWARE";
-    case ESP_RST_PANIC: return "PANIC";
-    case ESP_RST_INT_WDT: return "INT_WDT";
-    case ESP_RST_TASK_WDT: return "TASK_WDT";
-    case ESP_RST_WDT: return "WDT";
-    case ESP_RST_DEEPSLEEP: return "DEEPSLEEP";
-    case ESP_RST_BROWNOUT: return "BROWNOUT";
-    case ESP_RST_SDIO: return "SDIO";
-    default: return "UNKNOWN";
+    case ESP_RST_POWERON: return iotgw::ResetReason::kPowerOn;
+    case ESP_RST_EXT: return iotgw::ResetReason::kExternal;
+    case ESP_RST_SW: return iotgw::ResetReason::kSoftware;
+    case ESP_RST_PANIC: return iotgw::ResetReason::kPanic;
+    case ESP_RST_INT_WDT: return iotgw::ResetReason::kIntWdt;
+    case ESP_RST_TASK_WDT: return iotgw::ResetReason::kTaskWdt;
+    case ESP_RST_WDT: return iotgw::ResetReason::kWdt;
+    case ESP_RST_DEEPSLEEP: return iotgw::ResetReason::kDeepSleep;
+    case ESP_RST_BROWNOUT: return iotgw::ResetReason::kBrownout;
+    case ESP_RST_SDIO: return iotgw::ResetReason::kSdio;
+    default: return iotgw::ResetReason::kUnknown;
   }
 }
 
@@ -54,13 +41,14 @@ void BoardSensors::read(iotgw::Sample* s) {
   s->heap_total = ESP.getHeapSize();
   s->psram_free = ESP.getFreePsram();
   s->psram_total = ESP.getPsramSize();
-  s->cpu_freq_mhz = ESP.getCpuFreqMHz();
-  s->cpu_temp_c = temperatureRead();  // internal sensor; rough, as in the original sketch
+  s->cpu_freq_mhz = static_cast<uint16_t>(ESP.getCpuFreqMHz());
+  s->cpu_temp_c = temp_filter_.filter(temperatureRead());  // rough, as in the original sketch; null without a sensor
   s->flash_size = ESP.getFlashChipSize();
-  s->wifi_rssi = WiFi.isConnected() ? WiFi.RSSI() : 0;
+  const int32_t rssi = WiFi.isConnected() ? WiFi.RSSI() : 0;
+  s->wifi_rssi = static_cast<int8_t>(rssi < -128 ? -128 : rssi > 0 ? 0 : rssi);
   s->chip_cores = ESP.getChipCores();
   s->chip_revision = ESP.getChipRevision();
-  iotgw::copy_str(s->reset_reason, sizeof s->reset_reason, reset_reason_name());
-  iotgw::copy_str(s->chip_model, sizeof s->chip_model, ESP.getChipModel());
-  format_ip(s->local_ip, sizeof s->local_ip, WiFi.localIP());
+  s->reset_reason = board_reset_reason();
+  const IPAddress ip = WiFi.localIP();
+  s->local_ip = (uint32_t(ip[0]) << 24) | (uint32_t(ip[1]) << 16) | (uint32_t(ip[2]) << 8) | ip[3];
 }

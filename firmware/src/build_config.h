@@ -23,10 +23,19 @@
 #ifndef IOTGW_SITE_DEVICE_KEY
 #define IOTGW_SITE_DEVICE_KEY ""
 #endif
+#ifndef IOTGW_SITE_PORTAL_PASSWORD
+#define IOTGW_SITE_PORTAL_PASSWORD ""
+#endif
+#ifndef IOTGW_DEEP_SLEEP
+#define IOTGW_DEEP_SLEEP 0
+#endif
+#ifndef IOTGW_SEND_EVERY
+#define IOTGW_SEND_EVERY 6
+#endif
 #ifndef IOTGW_SAMPLE_PERIOD_MS
 #define IOTGW_SAMPLE_PERIOD_MS 10000
 #endif
 
-// Hold BOOT (GPIO0) this long while powering on to erase Wi-Fi and settings.
+// Hold BOOT (GPIO0) this long while the board runs to erase Wi-Fi and settings (factory reset).
 #define IOTGW_RESET_PIN 0
-#define IOTGW_RESET_HOLD_MS 3000
+#define IOTGW_RESET_HOLD_MS 5000

@@ -15,5 +15,5 @@ struct Settings {
 // Reads NVS namespace "iotgw", falling back to the site.ini defaults compiled in.
 void settings_load(Settings& s);
 void settings_save(const Settings& s);
-// Forgets NVS settings and saved Wi-Fi (long press of BOOT at power-on).
+// Forgets the NVS settings (factory reset: BOOT held while the board runs).
 void settings_erase();

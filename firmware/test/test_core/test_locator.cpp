@@ -134,3 +134,11 @@ TEST_CASE("TXT records: bad paths are ignored, unknown keys too") {
   CHECK_FALSE(ep.auth_required);
   CHECK(ep.ws_path[0] == '\0');
 }
+
+TEST_CASE("mDNS: the first answer with both an address and a port is taken") {
+  const iotgw::MdnsAnswer answers[] = {{0, 3000}, {0xC0A8010Au, 0}, {0xC0A8010Bu, 3000}, {0xC0A8010Cu, 3001}};
+  CHECK(iotgw::first_usable_answer(answers, 4) == 2);
+  CHECK(iotgw::first_usable_answer(answers, 2) == -1);  // only half answers: none usable
+  CHECK(iotgw::first_usable_answer(answers, 0) == -1);
+  CHECK(iotgw::first_usable_answer(nullptr, 3) == -1);
+}

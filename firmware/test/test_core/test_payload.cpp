@@ -26,6 +26,9 @@ std::string fmt_double(double v, int decimals) {
   return std::string(buf, n);
 }
 
+const iotgw::Identity kId = fakes::identity();
+const iotgw::FixedBook book(kId);
+
 struct VecSource final : iotgw::SampleSource {
   std::vector<iotgw::Sample> v;
   size_t count() const override { return v.size(); }
@@ -64,7 +67,63 @@ TEST_CASE("a reading carries every field of the original sketch with the right J
   CHECK(j["cpu_temp_c"].get<double>() == doctest::Approx(47.3).epsilon(0.001));
   CHECK(j["uptime_str"] == "1d 02:03:04");
   CHECK(j["chip_model"] == "ESP32-D0WDQ6");
-  CHECK(j.size() == 24);  // 21 sketch fields + seq, boot_id, ts: nothing else slips in
+  CHECK(j["local_ip"] == "192.168.1.50");
+  CHECK(j["reset_reason"] == "POWERON");
+  CHECK(j["fw"] == "0.1.0");
+  CHECK(j.size() == 25);  // 21 sketch fields + seq, boot_id, ts, fw: nothing else slips in
+}
+
+TEST_CASE("fw is left out when the identity has no version; fw_update only with news") {
+  iotgw::Identity id = fakes::identity();
+  id.fw_version[0] = '\0';
+  json j = build_one(id, fakes::sample(1));
+  CHECK_FALSE(j.contains("fw"));
+  CHECK_FALSE(j.contains("fw_update"));
+  iotgw::UpdateNews none{};
+  char buf[1024];
+  REQUIRE(iotgw::build_reading(buf, sizeof buf, fakes::identity(), fakes::sample(1), &none) > 0);
+  CHECK_FALSE(json::parse(buf).contains("fw_update"));
+}
+
+TEST_CASE("fw_update carries state, version and a reason only when there is one") {
+  iotgw::UpdateNews n{};
+  n.state = iotgw::UpdateState::kFailed;
+  iotgw::copy_str(n.version, sizeof n.version, "0.2.0");
+  iotgw::copy_str(n.reason, sizeof n.reason, "sha256 mismatch");
+  char buf[1024];
+  REQUIRE(iotgw::build_reading(buf, sizeof buf, fakes::identity(), fakes::sample(3), &n) > 0);
+  json j = json::parse(buf);
+  CHECK(j["fw_update"] == json::parse(R"({"state":"failed","version":"0.2.0","reason":"sha256 mismatch"})"));
+  CHECK(j["fw"] == "0.1.0");
+  const std::pair<iotgw::UpdateState, const char*> states[] = {{iotgw::UpdateState::kDownloading, "downloading"},
+                                                                 {iotgw::UpdateState::kUpdated, "updated"},
+                                                                 {iotgw::UpdateState::kRolledBack, "rolled_back"}};
+  for (const auto& st : states) {
+    n.state = st.first;
+    n.reason[0] = '\0';
+    REQUIRE(iotgw::build_reading(buf, sizeof buf, fakes::identity(), fakes::sample(3), &n) > 0);
+    j = json::parse(buf);
+    CHECK(j["fw_update"]["state"] == st.second);
+    CHECK_FALSE(j["fw_update"].contains("reason"));
+  }
+}
+
+TEST_CASE("every reset reason has the original sketch's name") {
+  const std::pair<iotgw::ResetReason, const char*> names[] = {
+      {iotgw::ResetReason::kPowerOn, "POWERON"},   {iotgw::ResetReason::kExternal, "EXTERNAL"},
+      {iotgw::ResetReason::kSoftware, "SOFTWARE"}, {iotgw::ResetReason::kPanic, "PANIC"},
+      {iotgw::ResetReason::kIntWdt, "INT_WDT"},    {iotgw::ResetReason::kTaskWdt, "TASK_WDT"},
+      {iotgw::ResetReason::kWdt, "WDT"},           {iotgw::ResetReason::kDeepSleep, "DEEPSLEEP"},
+      {iotgw::ResetReason::kBrownout, "BROWNOUT"}, {iotgw::ResetReason::kSdio, "SDIO"},
+      {iotgw::ResetReason::kUnknown, "UNKNOWN"}};
+  for (const auto& n : names) {
+    iotgw::Sample s = fakes::sample(1);
+    s.reset_reason = n.first;
+    CHECK(build_one(fakes::identity(), s)["reset_reason"] == n.second);
+  }
+  iotgw::Sample s = fakes::sample(1);
+  s.reset_reason = static_cast<iotgw::ResetReason>(200);  // junk from an old memory layout
+  CHECK(build_one(fakes::identity(), s)["reset_reason"] == "UNKNOWN");
 }
 
 TEST_CASE("ts is sent only when the clock is synced") {
@@ -79,11 +138,10 @@ TEST_CASE("strings are escaped so any content round-trips") {
   iotgw::Identity id = fakes::identity();
   const std::string nasty = "a\"b\\c\nd\te\r\x01\x1f/\xc3\xa9";  // quote, backslash, controls, é
   iotgw::copy_str(id.device_type, sizeof id.device_type, nasty.c_str());
-  iotgw::Sample s = fakes::sample(1);
-  iotgw::copy_str(s.reset_reason, sizeof s.reset_reason, "x\"},{\"evil\":1");
-  const json j = build_one(id, s);
+  iotgw::copy_str(id.chip_model, sizeof id.chip_model, "x\"},{\"evil\":1");
+  const json j = build_one(id, fakes::sample(1));
   CHECK(j["device_type"].get<std::string>() == nasty);
-  CHECK(j["reset_reason"].get<std::string>() == "x\"},{\"evil\":1");
+  CHECK(j["chip_model"].get<std::string>() == "x\"},{\"evil\":1");
   CHECK_FALSE(j.contains("evil"));
 }
 
@@ -116,12 +174,14 @@ TEST_CASE("NaN and infinities become null, and unknown heap percentage is null")
 TEST_CASE("extreme integers stay exact") {
   iotgw::Sample s = fakes::sample(0xFFFFFFFFu);
   s.uptime_ms = 0xFFFFFFFFFFFFFFFFull;
-  s.wifi_rssi = -2147483647 - 1;
+  s.wifi_rssi = -128;
+  s.local_ip = 0xFFFFFFFFu;
   s.ts_ms = 0x7FFFFFFFFFFFFFFFLL;
   const json j = build_one(fakes::identity(), s);
   CHECK(j["seq"].get<uint64_t>() == 0xFFFFFFFFull);
   CHECK(j["uptime_ms"].get<uint64_t>() == 0xFFFFFFFFFFFFFFFFull);
-  CHECK(j["wifi_rssi"].get<int64_t>() == -2147483648LL);
+  CHECK(j["wifi_rssi"].get<int64_t>() == -128);
+  CHECK(j["local_ip"] == "255.255.255.255");
   CHECK(j["ts"].get<int64_t>() == 0x7FFFFFFFFFFFFFFFLL);
   char buf[24];
   const size_t n = iotgw::format_int(buf, sizeof buf, INT64_MIN);
@@ -163,7 +223,7 @@ TEST_CASE("HTTP batch holds readings in ring order") {
   VecSource src;
   for (uint32_t i = 0; i < 5; ++i) src.v.push_back(fakes::sample(100 + i));
   char buf[8192];
-  const auto r = iotgw::build_batch(buf, sizeof buf, iotgw::BatchForm::kHttp, 0, fakes::identity(), src, 1, 10);
+  const auto r = iotgw::build_batch(buf, sizeof buf, iotgw::BatchForm::kHttp, 0, book, src, 1, 10);
   REQUIRE(r.length > 0);
   CHECK(r.readings == 4);
   const json j = json::parse(buf);
@@ -176,7 +236,7 @@ TEST_CASE("WebSocket batch carries the message seq the gateway acks") {
   VecSource src;
   src.v.push_back(fakes::sample(5));
   char buf[4096];
-  const auto r = iotgw::build_batch(buf, sizeof buf, iotgw::BatchForm::kWebSocket, 42, fakes::identity(), src, 0, 8);
+  const auto r = iotgw::build_batch(buf, sizeof buf, iotgw::BatchForm::kWebSocket, 42, book, src, 0, 8);
   REQUIRE(r.readings == 1);
   const json j = json::parse(buf);
   CHECK(j["seq"] == 42);
@@ -192,8 +252,7 @@ TEST_CASE("at every buffer size a batch is either empty or complete, valid JSON"
   size_t last_count = 0;
   for (size_t cap = 0; cap < 4 * one + 200; ++cap) {
     std::vector<char> buf(cap + 1, '#');
-    const auto r = iotgw::build_batch(cap ? buf.data() : nullptr, cap, iotgw::BatchForm::kWebSocket, 9,
-                                      fakes::identity(), src, 0, 4);
+    const auto r = iotgw::build_batch(cap ? buf.data() : nullptr, cap, iotgw::BatchForm::kWebSocket, 9, book, src, 0, 4);
     INFO("cap=" << cap);
     if (r.readings == 0) {
       CHECK(r.length == 0);

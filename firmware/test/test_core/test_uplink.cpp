@@ -38,6 +38,7 @@ std::vector<uint32_t> range(uint32_t from, uint32_t to_inclusive) {
 
 struct Rig {
   iotgw::Identity id = fakes::identity();
+  iotgw::FixedBook book{id};
   iotgw::RingBuffer<iotgw::Sample, 64> ring;
   fakes::FakeDiscovery disc;
   fakes::FakeHttp http;
@@ -53,7 +54,7 @@ struct Rig {
   explicit Rig(bool advertise_ws = false, const char* fallback = "", uint8_t max_failures = 3,
                iotgw::UplinkConfig cfg = uplink_cfg())
       : locator(iotgw::LocatorConfig{fallback, 3000, max_failures, 0}),
-        up(cfg, id, ring, locator, rng, iotgw::UplinkPorts{&disc, &http, &ws}, scratch, sizeof scratch, &rec) {
+        up(cfg, book, ring, locator, rng, iotgw::UplinkPorts{&disc, &http, &ws}, scratch, sizeof scratch, &rec) {
     disc.ep = fakes::gateway("192.168.1.10", advertise_ws);
   }
   void produce(uint32_t n) {
@@ -89,7 +90,7 @@ TEST_CASE("HTTP: readings go out in batches, in order, and leave the ring when a
 TEST_CASE("HTTP: while the gateway is down nothing leaves the ring; then it replays in order") {
   Rig r;
   int calls = 0;
-  r.http.respond = [&](const json&) { return iotgw::HttpResult{++calls <= 4 ? -1 : 202, 0}; };
+  r.http.respond = [&](const json&) { return iotgw::HttpResult{++calls <= 4 ? -1 : 202, 0, 0}; };
   r.produce(3);
   for (int i = 0; i < 10000 && calls < 4; ++i) {
     const uint64_t before = r.now;
@@ -110,7 +111,7 @@ TEST_CASE("HTTP: while the gateway is down nothing leaves the ring; then it repl
 TEST_CASE("HTTP: 503 with Retry-After waits at least that long, keeping the readings") {
   Rig r;
   int calls = 0;
-  r.http.respond = [&](const json&) { return ++calls == 1 ? iotgw::HttpResult{503, 7} : iotgw::HttpResult{202, 0}; };
+  r.http.respond = [&](const json&) { return ++calls == 1 ? iotgw::HttpResult{503, 7, 0} : iotgw::HttpResult{202, 0, 0}; };
   r.produce(2);
   const uint64_t t0 = r.now;
   r.tick();
@@ -123,7 +124,7 @@ TEST_CASE("HTTP: 503 with Retry-After waits at least that long, keeping the read
 
 TEST_CASE("HTTP: 413 halves the batch until the gateway takes it") {
   Rig r;
-  r.http.respond = [](const json& b) { return iotgw::HttpResult{b["readings"].size() > 2 ? 413 : 202, 0}; };
+  r.http.respond = [](const json& b) { return iotgw::HttpResult{b["readings"].size() > 2 ? 413 : 202, 0, 0}; };
   r.produce(9);
   r.drain();
   CHECK(r.rec.acked == range(0, 8));
@@ -133,7 +134,7 @@ TEST_CASE("HTTP: 413 halves the batch until the gateway takes it") {
 
 TEST_CASE("HTTP: a 400 batch is retried one by one so only the bad reading is dropped") {
   Rig r;
-  r.http.respond = [](const json& b) { return iotgw::HttpResult{contains_seq(b, 3) ? 400 : 202, 0}; };
+  r.http.respond = [](const json& b) { return iotgw::HttpResult{contains_seq(b, 3) ? 400 : 202, 0, 0}; };
   r.produce(8);
   r.drain();
   CHECK(r.rec.rejected == std::vector<uint32_t>{3});
@@ -148,7 +149,7 @@ TEST_CASE("HTTP: after N failures the locator rediscovers and falls back to the 
   Rig r(false, "10.0.0.9", 2);
   r.disc.answer = [](int call) { return call == 0; };  // the gateway answered once, then went quiet
   r.http.respond = [&](const json&) {
-    return iotgw::HttpResult{r.http.hosts.back() == "10.0.0.9" ? 202 : -1, 0};
+    return iotgw::HttpResult{r.http.hosts.back() == "10.0.0.9" ? 202 : -1, 0, 0};
   };
   r.produce(4);
   r.drain();
@@ -276,7 +277,7 @@ TEST_CASE("an outage longer than the ring: newest readings replay, every drop is
   Rig r;
   r.ring.set_limit(8);
   bool down = true;
-  r.http.respond = [&](const json&) { return iotgw::HttpResult{down ? -1 : 202, 0}; };
+  r.http.respond = [&](const json&) { return iotgw::HttpResult{down ? -1 : 202, 0, 0}; };
   for (int i = 0; i < 20; ++i) {
     r.produce(1);
     r.tick(500);
@@ -287,4 +288,73 @@ TEST_CASE("an outage longer than the ring: newest readings replay, every drop is
   CHECK(r.ring.dropped() == 12);
   CHECK(r.rec.acked == range(12, 19));
   CHECK(r.rec.acked.size() + r.ring.dropped() == 20);
+}
+
+TEST_CASE("WS: a 401 on the upgrade is reported with its status and keeps the endpoint") {
+  Rig r(true);
+  r.ws.open_ok = false;
+  r.ws.refused_status = 401;
+  r.produce(3);
+  for (int i = 0; i < 2000; ++i) r.tick();
+  CHECK(r.ws.opens >= 4);
+  CHECK(std::count(r.rec.backoff_status.begin(), r.rec.backoff_status.end(), 401u) == r.ws.opens);
+  CHECK(r.disc.calls == 1);  // the gateway is there: no rediscovery
+  CHECK(r.ring.size() == 3);
+  CHECK(r.rec.acked.empty());
+}
+
+TEST_CASE("WS: no answer to the upgrade counts against the endpoint (rediscovery)") {
+  Rig r(true);
+  r.ws.open_ok = false;
+  r.ws.refused_status = 0;
+  r.produce(1);
+  for (int i = 0; i < 2000 && r.disc.calls < 2; ++i) r.tick();
+  CHECK(r.disc.calls >= 2);
+  CHECK(std::count(r.rec.backoff_status.begin(), r.rec.backoff_status.end(), 0u) >= 3);
+}
+
+TEST_CASE("WS: an ack longer than the receive buffer is cut, and still acks") {
+  Rig r(true);
+  const std::string padding(2000, 'x');
+  r.ws.responder = [&](const json& msg) {
+    return "{\"ack\":" + std::to_string(msg["seq"].get<uint32_t>()) + ",\"note\":\"" + padding + "\"}";
+  };
+  r.produce(12);
+  r.drain();
+  CHECK(r.rec.acked == range(0, 11));
+}
+
+TEST_CASE("HTTP: the offer in a 202 body reaches the observer before the readings are released") {
+  Rig r;
+  const std::string sha(64, 'a');
+  r.http.reply_body = "{\"accepted\":3,\"duplicates\":0,\"firmware\":{\"version\":\"0.2.0\",\"sha256\":\"" + sha +
+                      "\",\"size\":1000}}";
+  r.produce(3);
+  r.drain();
+  REQUIRE(r.rec.offers.size() == 1);
+  CHECK(std::string(r.rec.offers[0].version) == "0.2.0");
+  CHECK(r.rec.acked == range(0, 2));
+}
+
+TEST_CASE("HTTP: an error body's offer-like text is not taken") {
+  Rig r;
+  r.http.reply_body = "{\"firmware\":{\"version\":\"0.2.0\",\"sha256\":\"" + std::string(64, 'a') + "\",\"size\":1}}";
+  int calls = 0;
+  r.http.respond = [&](const json&) { return iotgw::HttpResult{++calls == 1 ? 503 : 202, 0, 0}; };
+  r.produce(1);
+  r.drain();
+  CHECK(r.rec.offers.size() == 1);  // from the 202 only
+}
+
+TEST_CASE("WS: an ack's offer reaches the observer") {
+  Rig r(true);
+  const std::string sha(64, 'f');
+  r.ws.responder = [&](const json& msg) {
+    return "{\"ack\":" + std::to_string(msg["seq"].get<uint32_t>()) +
+           ",\"accepted\":1,\"firmware\":{\"version\":\"0.3.0\",\"sha256\":\"" + sha + "\",\"size\":77}}";
+  };
+  r.produce(2);
+  r.drain();
+  REQUIRE_FALSE(r.rec.offers.empty());
+  CHECK(r.rec.offers[0].size == 77);
 }

@@ -27,4 +27,12 @@ void endpoint_apply_txt(Endpoint& ep, const char* key, const char* value) {
   }
 }
 
+int first_usable_answer(const MdnsAnswer* answers, int count) {
+  if (answers == nullptr) return -1;
+  for (int i = 0; i < count; ++i) {
+    if (answers[i].ipv4 != 0 && answers[i].port != 0) return i;
+  }
+  return -1;
+}
+
 }  // namespace iotgw

@@ -22,4 +22,15 @@ void endpoint_init(Endpoint& ep, const char* host, uint16_t port);
 // Applies one TXT record of the gateway's announcement; unknown keys are ignored.
 void endpoint_apply_txt(Endpoint& ep, const char* key, const char* value);
 
+// One answer of an mDNS browse for _iotgw._tcp, as the responder returned it.
+struct MdnsAnswer {
+  uint32_t ipv4;  // host order; 0 when the answer came without an A record
+  uint16_t port;  // 0 when it came without an SRV record
+};
+
+// Index of the first answer a board can connect to (non-zero address and port), or -1.
+// ESPmDNS's IP(i) is 0.0.0.0 for a result without an A record and port(i) is 0 without SRV;
+// taking answer 0 blindly made the locator "find" 0.0.0.0 and never try the fallback host.
+int first_usable_answer(const MdnsAnswer* answers, int count);
+
 }  // namespace iotgw

@@ -89,4 +89,34 @@ size_t format_double(char* out, size_t cap, double v, int decimals) {
   return len;
 }
 
+bool parse_ipv4(const char* s, uint32_t* out) {
+  if (s == nullptr) return false;
+  uint32_t ip = 0;
+  for (int part = 0; part < 4; ++part) {
+    if (part > 0 && *s++ != '.') return false;
+    if (*s < '0' || *s > '9') return false;
+    uint32_t v = 0;
+    int digits = 0;
+    while (*s >= '0' && *s <= '9') {
+      v = v * 10 + static_cast<uint32_t>(*s++ - '0');
+      if (++digits > 3 || v > 255) return false;
+    }
+    ip = (ip << 8) | v;
+  }
+  if (*s != '\0') return false;
+  *out = ip;
+  return true;
+}
+
+size_t format_ipv4(char* out, size_t cap, uint32_t ipv4) {
+  if (out == nullptr || cap < 16) return 0;
+  size_t len = 0;
+  for (int i = 3; i >= 0; --i) {
+    len += format_uint(out + len, cap - len, (ipv4 >> (8 * i)) & 0xFFu);
+    if (i > 0) out[len++] = '.';
+  }
+  out[len] = '\0';
+  return len;
+}
+
 }  // namespace iotgw

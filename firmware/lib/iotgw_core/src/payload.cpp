@@ -24,7 +24,7 @@ size_t format_uptime(char* out, size_t cap, uint64_t uptime_ms) {
   return len;
 }
 
-void write_reading(JsonWriter& w, const Identity& id, const Sample& s) {
+void write_reading(JsonWriter& w, const Identity& id, const Sample& s, const UpdateNews* news) {
   w.begin_object();
   w.field_string("device_id", id.device_id);
   w.field_string("group_id", id.group_id);
@@ -37,7 +37,7 @@ void write_reading(JsonWriter& w, const Identity& id, const Sample& s) {
   if (format_uptime(uptime, sizeof uptime, s.uptime_ms) == 0) uptime[0] = '\0';
   w.field_uint("uptime_ms", s.uptime_ms);
   w.field_string("uptime_str", uptime);
-  w.field_string("reset_reason", s.reset_reason);
+  w.field_string("reset_reason", reset_reason_name(s.reset_reason));
   w.field_uint("loop_count", s.loop_count);
 
   const uint32_t used = s.heap_total >= s.heap_free ? s.heap_total - s.heap_free : 0;
@@ -52,22 +52,34 @@ void write_reading(JsonWriter& w, const Identity& id, const Sample& s) {
 
   w.field_uint("cpu_freq_mhz", s.cpu_freq_mhz);
   w.field_double("cpu_temp_c", s.cpu_temp_c, 1);
-  w.field_string("chip_model", s.chip_model);
+  w.field_string("chip_model", id.chip_model);
   w.field_uint("chip_cores", s.chip_cores);
   w.field_uint("chip_revision", s.chip_revision);
   w.field_uint("flash_size", s.flash_size);
   w.field_int("wifi_rssi", s.wifi_rssi);
-  w.field_string("local_ip", s.local_ip);
+  char ip[16] = "0.0.0.0";
+  format_ipv4(ip, sizeof ip, s.local_ip);
+  w.field_string("local_ip", ip);
+
+  if (id.fw_version[0] != '\0') w.field_string("fw", id.fw_version);
+  if (news != nullptr && news->state != UpdateState::kNone) {
+    w.key("fw_update");
+    w.begin_object();
+    w.field_string("state", update_state_name(news->state));
+    w.field_string("version", news->version);
+    if (news->reason[0] != '\0') w.field_string("reason", news->reason);
+    w.end_object();
+  }
   w.end_object();
 }
 
-size_t build_reading(char* buf, size_t cap, const Identity& id, const Sample& s) {
+size_t build_reading(char* buf, size_t cap, const Identity& id, const Sample& s, const UpdateNews* news) {
   JsonWriter w(buf, cap);
-  write_reading(w, id, s);
+  write_reading(w, id, s, news);
   return w.finish();
 }
 
-BatchResult build_batch(char* buf, size_t cap, BatchForm form, uint32_t msg_seq, const Identity& id,
+BatchResult build_batch(char* buf, size_t cap, BatchForm form, uint32_t msg_seq, const ReadingBook& book,
                         const SampleSource& src, size_t first, size_t max_readings) {
   BatchResult r{0, 0};
   JsonWriter w(buf, cap);
@@ -80,7 +92,8 @@ BatchResult build_batch(char* buf, size_t cap, BatchForm form, uint32_t msg_seq,
   static constexpr size_t kClosers = 2;  // "]}"
   for (size_t i = 0; i < limit; ++i) {
     const JsonWriter::Mark m = w.mark();
-    write_reading(w, id, src.sample_at(first + i));
+    const Sample& s = src.sample_at(first + i);
+    write_reading(w, book.identity_of(s), s, book.news_of(s));
     if (!w.ok() || w.remaining() < kClosers) {
       w.rollback(m);
       break;

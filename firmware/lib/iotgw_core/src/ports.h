@@ -23,22 +23,29 @@ class DiscoveryPort {
 struct HttpResult {
   int status;              // HTTP status; <= 0: no answer (refused, timeout, reset)
   uint32_t retry_after_s;  // Retry-After header in seconds, 0 if absent
+  size_t reply_len;        // bytes of the response body copied into the caller's buffer
 };
 
 // POSTs `body` as application/json to ep.host:ep.port ep.path, adding the device key header
-// when one is configured.
+// when one is configured, and copies up to reply_cap bytes of the response body into `reply`
+// (a longer body is cut: the 202 body's firmware offer is read from it).
 class HttpPort {
  public:
-  virtual HttpResult post(const Endpoint& ep, const char* body, size_t len) = 0;
+  virtual HttpResult post(const Endpoint& ep, const char* body, size_t len, char* reply, size_t reply_cap) = 0;
 
  protected:
   ~HttpPort() = default;
 };
 
+// What WsPort::open returns when the handshake completed.
+constexpr int kWsUpgraded = 101;
+
 class WsPort {
  public:
-  // Opens ws://ep.host:ep.port ep.ws_path (handshake done, with the device key when configured).
-  virtual bool open(const Endpoint& ep) = 0;
+  // Opens ws://ep.host:ep.port ep.ws_path (with the device key when configured). Returns
+  // kWsUpgraded when the connection is open; the HTTP status the gateway answered the upgrade
+  // with instead (401 for a missing or wrong key, 404, ...); <= 0 when no answer came.
+  virtual int open(const Endpoint& ep) = 0;
   virtual bool is_open() = 0;
   // Sends one text message; false if the connection is gone.
   virtual bool send_text(const char* text, size_t len) = 0;

@@ -5,7 +5,8 @@
 // reading is dropped to make room (fresh telemetry beats stale) and the drop is counted, so the
 // loss is visible on the gateway instead of silent.
 //
-// Storage is a fixed array chosen at compile time (RingBuffer<T, N>); `set_limit` lowers the
+// Storage is a fixed array chosen at compile time: inside the object (RingBuffer<T, N>) or outside
+// it (ExternalRing, over DeviceMemory's array, which survives a reset); `set_limit` lowers the
 // usable size at run time (the site config and the simulator's --ring pick it without a rebuild).
 // RingView is the capacity-free interface the uplink works against.
 #pragma once
@@ -53,6 +54,19 @@ class RingView {
     return n;
   }
 
+  // Where the oldest reading sits in the storage array (DeviceMemory keeps it across resets).
+  size_t head() const { return head_; }
+  // Takes over a ring whose storage already holds `count` readings from `head` on.
+  void restore(size_t head, size_t count, uint32_t dropped) {
+    head_ = head < capacity_ ? head : 0;
+    count_ = count <= capacity_ ? count : 0;
+    dropped_ = dropped;
+    while (count_ > limit_) {
+      pop_front(1);
+      ++dropped_;
+    }
+  }
+
   // 1..capacity; shrinking below the current fill drops (and counts) the oldest.
   void set_limit(size_t n) {
     if (n < 1) n = 1;
@@ -88,6 +102,15 @@ class RingBuffer : public RingView<T> {
 
  private:
   T storage_[Capacity] = {};
+};
+
+// A ring over storage that lives elsewhere (the Device's DeviceMemory).
+template <typename T>
+class ExternalRing final : public RingView<T> {
+ public:
+  ExternalRing(T* items, size_t capacity) : RingView<T>(items, capacity) {}
+  ExternalRing(const ExternalRing&) = delete;
+  ExternalRing& operator=(const ExternalRing&) = delete;
 };
 
 }  // namespace iotgw

@@ -2,10 +2,10 @@
 
 namespace iotgw {
 
-Uplink::Uplink(const UplinkConfig& cfg, const Identity& id, RingView<Sample>& ring, Locator& locator, Rng& rng,
+Uplink::Uplink(const UplinkConfig& cfg, const ReadingBook& book, RingView<Sample>& ring, Locator& locator, Rng& rng,
                const UplinkPorts& ports, char* scratch, size_t scratch_cap, UplinkObserver* observer)
     : cfg_(cfg),
-      id_(id),
+      book_(book),
       ring_(ring),
       source_(ring),
       locator_(locator),
@@ -22,8 +22,8 @@ Uplink::Uplink(const UplinkConfig& cfg, const Identity& id, RingView<Sample>& ri
 
 size_t Uplink::batch_limit() const { return single_mode_ ? 1 : batch_cap_; }
 
-void Uplink::note_progress(uint32_t last_seq) {
-  if (single_mode_ && last_seq >= single_until_seq_) single_mode_ = false;  // bad reading isolated
+void Uplink::note_progress(uint64_t last_key) {
+  if (single_mode_ && last_key >= single_until_key_) single_mode_ = false;  // bad reading isolated
 }
 
 void Uplink::back_off(uint64_t now, uint32_t retry_after_s, int status) {
@@ -39,11 +39,11 @@ void Uplink::back_off(uint64_t now, uint32_t retry_after_s, int status) {
 
 void Uplink::count_transmission(size_t first_index, size_t n) {
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t seq = ring_.at(first_index + i).seq;
-    if (any_sent_ && seq <= max_sent_seq_) {
+    const uint64_t key = book_.order_of(ring_.at(first_index + i));
+    if (any_sent_ && key <= max_sent_key_) {
       ++stats_.retried;
     } else {
-      max_sent_seq_ = seq;
+      max_sent_key_ = key;
       any_sent_ = true;
     }
     ++stats_.sent;
@@ -51,28 +51,46 @@ void Uplink::count_transmission(size_t first_index, size_t n) {
   ++stats_.requests;
 }
 
-size_t Uplink::pop_through(uint32_t last_seq) {
+size_t Uplink::release_front(size_t n, bool acked) {
+  size_t released = 0;
+  while (n > 0 && !ring_.empty()) {
+    const Identity& id = book_.identity_of(ring_.front());
+    const uint32_t first = ring_.front().seq;
+    uint32_t last = first;
+    uint32_t count = 0;
+    uint64_t last_key = 0;
+    // A run ends where the session changes (each session has its own boot_id and seqs).
+    while (n > 0 && !ring_.empty() && &book_.identity_of(ring_.front()) == &id) {
+      const Sample& s = ring_.front();
+      last = s.seq;
+      last_key = book_.order_of(s);
+      if (acked && observer_ != nullptr) observer_->on_reading_acked(s);
+      ring_.pop_front(1);
+      --n;
+      ++count;
+    }
+    released += count;
+    if (acked) {
+      stats_.acked += count;
+      if (observer_ != nullptr) observer_->on_acked(id, first, last, count);
+    } else {
+      stats_.rejected += count;
+      if (observer_ != nullptr) observer_->on_event(UplinkEvent::kRejected, first, count);
+    }
+    note_progress(last_key);
+  }
+  return released;
+}
+
+size_t Uplink::release_through(uint64_t key, bool acked) {
   size_t n = 0;
-  while (!ring_.empty() && ring_.front().seq <= last_seq) n += ring_.pop_front(1);
-  return n;
+  while (n < ring_.size() && book_.order_of(ring_.at(n)) <= key) ++n;
+  return release_front(n, acked);
 }
 
-void Uplink::ack_front(size_t n) {
-  const uint32_t first = ring_.at(0).seq;
-  const uint32_t last = ring_.at(n - 1).seq;
-  ring_.pop_front(n);
-  stats_.acked += static_cast<uint32_t>(n);
-  if (observer_ != nullptr) observer_->on_acked(first, last, static_cast<uint32_t>(n));
-  note_progress(last);
-}
-
-void Uplink::reject_front(size_t n) {
-  const uint32_t first = ring_.at(0).seq;
-  const uint32_t last = ring_.at(n - 1).seq;
-  ring_.pop_front(n);
-  stats_.rejected += static_cast<uint32_t>(n);
-  if (observer_ != nullptr) observer_->on_event(UplinkEvent::kRejected, first, static_cast<uint32_t>(n));
-  note_progress(last);
+void Uplink::take_offer(const char* reply, size_t len) {
+  WsReply r;
+  if (observer_ != nullptr && len > 0 && parse_ws_reply(reply, len, &r) && r.has_offer) observer_->on_offer(r.offer);
 }
 
 void Uplink::tick(uint64_t now) {
@@ -108,16 +126,17 @@ void Uplink::tick(uint64_t now) {
 
 void Uplink::http_tick(uint64_t now, const Endpoint& ep) {
   if (ring_.empty() || ports_.http == nullptr) return;
-  const BatchResult b = build_batch(scratch_, scratch_cap_, BatchForm::kHttp, 0, id_, source_, 0, batch_limit());
+  const BatchResult b = build_batch(scratch_, scratch_cap_, BatchForm::kHttp, 0, book_, source_, 0, batch_limit());
   if (b.readings == 0) {  // one reading larger than the whole buffer can never be sent
-    reject_front(1);
+    release_front(1, false);
     return;
   }
   count_transmission(0, b.readings);
-  const HttpResult r = ports_.http->post(ep, scratch_, b.length);
+  const HttpResult r = ports_.http->post(ep, scratch_, b.length, rx_, sizeof rx_ - 1);
   const int st = r.status;
   if (st >= 200 && st < 300) {
-    ack_front(b.readings);
+    take_offer(rx_, r.reply_len < sizeof rx_ ? r.reply_len : sizeof rx_ - 1);
+    release_front(b.readings, true);
     backoff_.reset();
     locator_.report_success();
   } else if (st == 413) {
@@ -125,15 +144,15 @@ void Uplink::http_tick(uint64_t now, const Endpoint& ep) {
     if (b.readings > 1) {
       batch_cap_ = b.readings / 2;  // retry at once with half
     } else {
-      reject_front(1);
+      release_front(1, false);
     }
   } else if (st == 400 || st == 415 || st == 422) {
     locator_.report_success();
     if (b.readings > 1) {
       single_mode_ = true;  // find the bad one; the good ones still get through
-      single_until_seq_ = ring_.at(b.readings - 1).seq;
+      single_until_key_ = book_.order_of(ring_.at(b.readings - 1));
     } else {
-      reject_front(1);
+      release_front(1, false);
     }
   } else if (st == 429 || st == 503 || st == 401 || st == 403) {
     // Reachable but not taking this now (overload, storage, or a key the operator must fix):
@@ -150,7 +169,7 @@ void Uplink::http_tick(uint64_t now, const Endpoint& ep) {
 size_t Uplink::ws_next_unsent_index() const {
   if (!ws_sent_any_) return 0;
   size_t i = 0;
-  while (i < ring_.size() && ring_.at(i).seq <= ws_sent_through_) ++i;
+  while (i < ring_.size() && book_.order_of(ring_.at(i)) <= ws_sent_through_) ++i;
   return i;
 }
 
@@ -179,7 +198,7 @@ void Uplink::ws_handle_reply(uint64_t now, const WsReply& r) {
       return;
     }
     single_mode_ = true;
-    single_until_seq_ = e.last_seq;
+    single_until_key_ = e.last_key;
     ws_settle();
     ws_reset(false);  // resend the unacked readings one per message
     return;
@@ -195,17 +214,12 @@ void Uplink::ws_settle() {
     const InFlight e = inflight_[0];
     for (int i = 1; i < inflight_count_; ++i) inflight_[i - 1] = inflight_[i];
     --inflight_count_;
-    pop_through(e.last_seq);
-    if (e.refused) {
-      stats_.rejected += e.count;
-      if (observer_ != nullptr) observer_->on_event(UplinkEvent::kRejected, e.first_seq, e.count);
-    } else {
-      stats_.acked += e.count;
-      if (observer_ != nullptr) observer_->on_acked(e.first_seq, e.last_seq, e.count);
+    release_through(e.last_key, !e.refused);
+    if (!e.refused) {
       backoff_.reset();
       locator_.report_success();
     }
-    note_progress(e.last_seq);
+    note_progress(e.last_key);
   }
 }
 
@@ -215,7 +229,9 @@ void Uplink::ws_read_replies(uint64_t now) {
     if (n <= 0) break;
     rx_[n] = '\0';
     WsReply r;
-    if (parse_ws_reply(rx_, static_cast<size_t>(n), &r) && r.kind != WsReplyKind::kOther) ws_handle_reply(now, r);
+    if (!parse_ws_reply(rx_, static_cast<size_t>(n), &r)) continue;
+    if (r.has_offer && observer_ != nullptr) observer_->on_offer(r.offer);
+    if (r.kind != WsReplyKind::kOther) ws_handle_reply(now, r);
   }
   ws_settle();
 }
@@ -232,9 +248,16 @@ void Uplink::ws_tick(uint64_t now, const Endpoint& ep) {
       return;
     }
     if (ring_.empty()) return;
-    if (!ws.open(ep)) {
-      locator_.report_failure();
-      back_off(now, 0, 0);
+    const int st = ws.open(ep);
+    if (st != kWsUpgraded) {
+      // 401/403: the gateway is there and refuses the key; looking for another gateway cannot
+      // help, the operator must fix the key. The status reaches the log through kBackoff.
+      if (st == 401 || st == 403) {
+        locator_.report_success();
+      } else {
+        locator_.report_failure();
+      }
+      back_off(now, 0, st > 0 ? st : 0);
       return;
     }
     ws_was_open_ = true;
@@ -255,10 +278,10 @@ void Uplink::ws_tick(uint64_t now, const Endpoint& ep) {
     if (idx >= ring_.size()) break;
     const uint32_t msg = next_msg_seq_++;
     const BatchResult b =
-        build_batch(scratch_, scratch_cap_, BatchForm::kWebSocket, msg, id_, source_, idx, batch_limit());
+        build_batch(scratch_, scratch_cap_, BatchForm::kWebSocket, msg, book_, source_, idx, batch_limit());
     if (b.readings == 0) {
       if (idx == 0 && inflight_count_ == 0) {
-        reject_front(1);  // too large to ever send
+        release_front(1, false);  // too large to ever send
         continue;
       }
       break;  // wait until it reaches the front
@@ -267,14 +290,13 @@ void Uplink::ws_tick(uint64_t now, const Endpoint& ep) {
     if (!ws.send_text(scratch_, b.length)) break;  // closed: handled on the next tick
     InFlight& e = inflight_[inflight_count_++];
     e.msg_seq = msg;
-    e.first_seq = ring_.at(idx).seq;
-    e.last_seq = ring_.at(idx + b.readings - 1).seq;
+    e.last_key = book_.order_of(ring_.at(idx + b.readings - 1));
     e.count = static_cast<uint32_t>(b.readings);
     e.sent_ms = now;
     e.done = false;
     e.refused = false;
     ws_sent_any_ = true;
-    ws_sent_through_ = e.last_seq;
+    ws_sent_through_ = e.last_key;
   }
 }
 

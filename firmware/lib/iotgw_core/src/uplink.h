@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "backoff.h"
+#include "firmware_offer.h"
 #include "locator.h"
 #include "payload.h"
 #include "ports.h"
@@ -55,19 +56,27 @@ enum class UplinkEvent : uint8_t {
   kBackoff,          // a = delay ms, b = HTTP status or 0
 };
 
-// Hooks for the serial log (board) and the acked-range record (simulator). Default: ignore.
+// Hooks for the Device (news, update confirmation, offers), the serial log and the simulator's
+// acked-range record. Default: ignore.
 class UplinkObserver {
  public:
-  virtual void on_acked(uint32_t first_seq, uint32_t last_seq, uint32_t count) {
+  // `count` readings of one session (`id`), seq first_seq..last_seq, were acknowledged.
+  virtual void on_acked(const Identity& id, uint32_t first_seq, uint32_t last_seq, uint32_t count) {
+    (void)id;
     (void)first_seq;
     (void)last_seq;
     (void)count;
   }
+  // Each acknowledged reading, just before it leaves the ring.
+  virtual void on_reading_acked(const Sample& s) { (void)s; }
   virtual void on_event(UplinkEvent ev, uint32_t a, uint32_t b) {
     (void)ev;
     (void)a;
     (void)b;
   }
+  // The gateway named the firmware this board should run (in a 2xx body or a WebSocket ack).
+  // Called before the acknowledgement that carried it is applied.
+  virtual void on_offer(const FirmwareOffer& offer) { (void)offer; }
 
  protected:
   ~UplinkObserver() = default;
@@ -84,7 +93,8 @@ class Uplink {
   static constexpr uint8_t kMaxInFlight = 8;
 
   // `scratch` holds one outgoing document; its size bounds the batch (and one reading must fit).
-  Uplink(const UplinkConfig& cfg, const Identity& id, RingView<Sample>& ring, Locator& locator, Rng& rng,
+  // `book` says which session and news each reading in the ring belongs to.
+  Uplink(const UplinkConfig& cfg, const ReadingBook& book, RingView<Sample>& ring, Locator& locator, Rng& rng,
          const UplinkPorts& ports, char* scratch, size_t scratch_cap, UplinkObserver* observer);
 
   // One step: discover if needed, read acks, send what is due. Call from loop().
@@ -99,8 +109,7 @@ class Uplink {
  private:
   struct InFlight {
     uint32_t msg_seq;
-    uint32_t first_seq;
-    uint32_t last_seq;
+    uint64_t last_key;  // book_.order_of() of its last reading
     uint32_t count;
     uint64_t sent_ms;
     bool done;      // acked or refused
@@ -127,15 +136,16 @@ class Uplink {
 
   void back_off(uint64_t now, uint32_t retry_after_s, int status);
   void count_transmission(size_t first_index, size_t n);
-  void ack_front(size_t n);
-  void reject_front(size_t n);
-  // Pops ring entries with seq <= last_seq (some may already have been dropped for room).
-  size_t pop_through(uint32_t last_seq);
+  // Removes the n oldest readings, reporting them as acked or rejected in runs of one session.
+  size_t release_front(size_t n, bool acked);
+  // The same for every reading ordered at or before `key`.
+  size_t release_through(uint64_t key, bool acked);
   size_t batch_limit() const;
-  void note_progress(uint32_t last_seq);
+  void note_progress(uint64_t last_key);
+  void take_offer(const char* reply, size_t len);
 
   UplinkConfig cfg_;
-  const Identity& id_;
+  const ReadingBook& book_;
   RingView<Sample>& ring_;
   RingSource source_;
   Locator& locator_;
@@ -150,18 +160,18 @@ class Uplink {
   uint64_t next_attempt_ms_ = 0;
   uint32_t locator_generation_ = 0;
   bool any_sent_ = false;
-  uint32_t max_sent_seq_ = 0;
+  uint64_t max_sent_key_ = 0;
   size_t batch_cap_;             // shrinks on 413
   bool single_mode_ = false;     // isolating a bad reading after a 400/permanent nack
-  uint32_t single_until_seq_ = 0;
+  uint64_t single_until_key_ = 0;
 
   InFlight inflight_[kMaxInFlight] = {};
   uint8_t inflight_count_ = 0;
   uint32_t next_msg_seq_ = 1;
   bool ws_was_open_ = false;
   bool ws_sent_any_ = false;
-  uint32_t ws_sent_through_ = 0;  // highest seq sent on this connection
-  char rx_[256] = {};
+  uint64_t ws_sent_through_ = 0;  // order key of the last reading sent on this connection
+  char rx_[512] = {};  // one gateway reply; longer ones are read cut (parse_ws_reply keeps their ack)
 };
 
 }  // namespace iotgw
