@@ -44,7 +44,7 @@ test('the inventory survives a restart through its own table in the shared SQLit
   const list = b.list();
   assert.deepEqual(list.map((d) => [d.device_id, d.state]), [['esp-1', 'stale'], ['esp-2', 'discovered']]);
   const d = b.get('esp-1')!;
-  assert.equal(d.firmware, '2.0.1');
+  assert.equal(d.firmware.version, '2.0.1');
   assert.equal(d.group_id, 'g1');
   assert.equal(d.device_type, 'sht31');
   assert.deepEqual(d.addresses, ['10.1.0.7']);
