@@ -136,7 +136,7 @@ export class Gateway {
 
     const intake = new Intake(config, this.buffer, this.metrics, this.traffic, log, this.keys);
     this.intake = intake;
-    const fwStore = new FirmwareStore(config.data_dir);
+    const fwStore = new FirmwareStore(config.data_dir, () => this.config.firmware.max_image_bytes);
     const maxFailures = () => this.config.firmware.max_failures;
     const rollout = new Rollout(fwStore, maxFailures, log.child({ component: 'firmware' }));
     this.firmware = { store: fwStore, rollout };

@@ -60,7 +60,7 @@ test('iotgw firmware add refuses bad input with a clear error and publishes noth
       [['add', text, '--version', '0.2.0'], 'not_an_image', /not an ESP32 app image: the first byte is 0x74, an image starts with 0xE9/],
       [['add', elf, '--version', '0.2.0'], 'not_an_image', /it is an ELF file/],
       [['add', empty, '--version', '0.2.0'], 'image_empty', /the file is empty/],
-      [['add', big, '--version', '0.2.0'], 'image_too_large', /1966081 bytes, larger than the board's OTA slot of 1966080 bytes/],
+      [['add', big, '--version', '0.2.0'], 'image_too_large', /1966081 bytes, larger than the board's OTA slot of 1966080 bytes \(min_spiffs\.csv\), firmware\.max_image_bytes/],
       [['add', join(files.path, 'missing.bin'), '--version', '0.2.0'], 'file_not_found', /does not exist/],
       [['add', good, '--version', 'v2'], 'invalid_version', /"v2" is not a semantic version/],
       [['add', good, '--version', '0.2.0', '--group', 'bad group'], 'invalid_group', /group: "bad group"/],

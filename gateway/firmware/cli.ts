@@ -72,7 +72,7 @@ export async function firmwareCommand(argv: string[], io: Out = { out: process.s
       live = (result as { pid: number }).pid;
     } catch (err) {
       if (!(err instanceof DaemonNotRunning)) throw err;
-      const store = new FirmwareStore(config.data_dir);
+      const store = new FirmwareStore(config.data_dir, () => config.firmware.max_image_bytes);
       const commands = new FirmwareCommands(store, new Rollout(store, () => config.firmware.max_failures, createLogger('silent')));
       result = sub === 'add' ? await commands.add(args) : sub === 'list' ? commands.list()
         : sub === 'remove' ? commands.remove(args) : sub === 'pause' ? commands.pause(args) : commands.resume(args);

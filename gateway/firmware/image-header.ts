@@ -23,9 +23,12 @@ const refuse = (code: string, message: string): GatewayError => new GatewayError
  * but it catches the usual mistakes: publishing the `.elf`, a merged flash dump (it starts with
  * 0xFF padding before the bootloader), a text or archive file, an empty or truncated file.
  */
-export function checkImage(head: Buffer, size: number): void {
+export function checkImage(head: Buffer, size: number, maxBytes = OTA_SLOT_BYTES): void {
   if (size === 0) throw refuse('image_empty', 'the file is empty');
-  if (size > OTA_SLOT_BYTES) throw refuse('image_too_large', `the image is ${size} bytes, larger than the board's OTA slot of ${OTA_SLOT_BYTES} bytes (min_spiffs.csv)`);
+  if (size > maxBytes) {
+    const slot = maxBytes === OTA_SLOT_BYTES ? ' (min_spiffs.csv)' : '';
+    throw refuse('image_too_large', `the image is ${size} bytes, larger than the board's OTA slot of ${maxBytes} bytes${slot}, firmware.max_image_bytes`);
+  }
   if (head[0] !== ESP_IMAGE_MAGIC) {
     const what = head.subarray(0, 4).toString('latin1') === '\x7fELF' ? ' (it is an ELF file: publish the .bin PlatformIO writes next to it, .pio/build/esp32dev/firmware.bin)' : '';
     throw refuse('not_an_image', `not an ESP32 app image: the first byte is 0x${(head[0] ?? 0).toString(16).padStart(2, '0')}, an image starts with 0xE9${what}`);

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, openSync, r
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { GatewayError } from '../errors.ts';
-import { checkImage } from './image-header.ts';
+import { checkImage, OTA_SLOT_BYTES } from './image-header.ts';
 import { validGroup, validVersion, VERSION_MAX } from './version.ts';
 import { firmwareDir, imagePath, loadCatalogue, saveCatalogue, type Catalogue, type ImageEntry } from './catalogue.ts';
 
@@ -23,7 +23,8 @@ export class FirmwareStore {
   private catalogue: Catalogue;
   private listeners: (() => void)[] = [];
 
-  constructor(readonly dataDir: string) {
+  /** `maxImageBytes`: `firmware.max_image_bytes`, read at each add (a reload changes it). */
+  constructor(readonly dataDir: string, private readonly maxImageBytes: () => number = () => OTA_SLOT_BYTES) {
     this.catalogue = loadCatalogue(dataDir);
   }
 
@@ -58,7 +59,7 @@ export class FirmwareStore {
     if (dup) throw new GatewayError('duplicate_version', `version ${req.version} is already published (sha256 ${dup.sha256.slice(0, 12)}…, added ${dup.added_at}): remove it first (iotgw firmware remove ${req.version}) or give the new image its own version`, 409, 'version');
 
     const { size, head } = readHead(req.file);
-    checkImage(head, size);
+    checkImage(head, size, this.maxImageBytes());
     const dir = firmwareDir(this.dataDir);
     mkdirSync(dir, { recursive: true });
     const tmp = `${dir}/.incoming.${process.pid}.${Date.now()}`;
