@@ -8,7 +8,7 @@ export function inventoryMetrics(registry: Registry) {
   const devices = (registry.getSingleMetric('iotgw_devices') as Gauge<'state'> | undefined)
     ?? new Gauge({ name: 'iotgw_devices', help: 'Devices in the inventory, by state', labelNames: ['state'], registers: [registry] });
   const firmware = (registry.getSingleMetric('iotgw_firmware_devices') as Gauge<'state'> | undefined)
-    ?? new Gauge({ name: 'iotgw_firmware_devices', help: 'Devices by the state of their firmware update (pending, downloading, failed, updated, rolled_back); a device with no update to tell is in none', labelNames: ['state'], registers: [registry] });
+    ?? new Gauge({ name: 'iotgw_firmware_devices', help: 'Devices by the state of their firmware update (pending, downloading, failed, updated, rolled_back); devices with no update to tell are not counted', labelNames: ['state'], registers: [registry] });
   for (const s of FIRMWARE_STATES) firmware.set({ state: s }, 0);
   for (const s of DEVICE_STATES) {
     changes.inc({ state: s }, 0);
