@@ -91,6 +91,30 @@ test('reports: rolled_back refuses at once, failed after max_failures distinct a
   }
 });
 
+test('a SHA-256 mismatch report makes the gateway hash its own copy once: intact, nothing changes; rotted, no board is offered it', async () => {
+  const { dir, store, rollout, publish } = await setup();
+  try {
+    const img = await publish('3.0.0');
+    const mismatch = (device: string) => reading(device, 'G', { fw: '1.0.0', fw_update: { state: 'failed', version: '3.0.0', reason: 'sha256 mismatch' } });
+    rollout.observe([mismatch('t1')]);
+    assert.equal(await rollout.verify(img), true, 'the copy is intact: damaged on the way');
+    assert.equal(store.find('3.0.0')?.damaged, null);
+    assert.ok(rollout.offerFor('t2', 'G', '1.0.0'));
+
+    const path = store.pathOf(img.sha256);
+    const bytes = readFileSync(path);
+    bytes[100] ^= 1;
+    writeFileSync(path, bytes);
+    rollout.observe([mismatch('t3')]);
+    assert.equal(await rollout.verify(img), false);
+    assert.match(String(store.find('3.0.0')?.damaged), /the gateway's copy has SHA-256 [0-9a-f]{12}…, not the published/);
+    assert.equal(rollout.offerFor('t2', 'G', '1.0.0'), null, 'offered to no board');
+    assert.equal(new FirmwareStore(dir.path).find('3.0.0')?.damaged, store.find('3.0.0')?.damaged, 'kept in the catalogue');
+  } finally {
+    dir.cleanup();
+  }
+});
+
 test('the catalogue is written whole (no temporary files left), and a broken one is a named error', async () => {
   const { dir, publish } = await setup();
   try {

@@ -23,6 +23,11 @@ export interface ImageEntry {
   refused: Record<string, RefusalReason>;
   /** Failed attempts per board, counted once per download attempt (rollout.ts). */
   failures: Record<string, number>;
+  /**
+   * Set when a board reported a SHA-256 mismatch and the gateway's own copy no longer has the
+   * published hash (rotted on the card): offered to no board until it is removed and added again.
+   */
+  damaged?: string | null;
 }
 
 export interface Catalogue {
@@ -66,6 +71,7 @@ export function loadCatalogue(dataDir: string): Catalogue {
     e.failures ??= {};
     e.groups ??= null;
     e.paused = e.paused === true;
+    e.damaged = typeof e.damaged === 'string' ? e.damaged : null;
   }
   return c as Catalogue;
 }

@@ -128,6 +128,7 @@ function formatList(images: ImageView[], live: number | null): string {
     for (const r of rows) lines.push(r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd());
     for (const i of images) {
       const refused = Object.entries(i.refused);
+      if (i.damaged) lines.push(`${i.version}: DAMAGED on the gateway (${i.damaged}); remove it and add it again`);
       if (refused.length > 0) lines.push(`${i.version}: not offered again to ${refused.map(([d, why]) => `${d} (${why})`).join(', ')}; \`iotgw firmware resume ${i.version}\` offers it again`);
     }
   }

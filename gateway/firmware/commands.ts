@@ -19,7 +19,9 @@ export interface ImageView {
    * `active`: offered to the boards it targets that run something else; `paused`; `superseded`:
    * a newer image targets all of its boards, so it is offered to none.
    */
-  rollout: 'active' | 'paused' | 'superseded';
+  rollout: 'active' | 'paused' | 'superseded' | 'damaged';
+  /** Why the gateway's copy is damaged (`rollout: damaged`), else null. */
+  damaged: string | null;
   /** Boards not offered it again, and why (cleared by `resume`). */
   refused: Record<string, RefusalReason>;
   devices?: ImageDeviceCounts;
@@ -29,7 +31,7 @@ export function imageView(e: ImageEntry, rollout: Rollout, devices?: ImageDevice
   const targeted = e.groups === null ? rollout.allTarget() === e : e.groups.some((g) => rollout.target(g) === e);
   const view: ImageView = {
     version: e.version, sha256: e.sha256, size: e.size, groups: e.groups, added_at: e.added_at,
-    rollout: e.paused ? 'paused' : targeted ? 'active' : 'superseded', refused: { ...e.refused },
+    rollout: e.damaged ? 'damaged' : e.paused ? 'paused' : targeted ? 'active' : 'superseded', damaged: e.damaged ?? null, refused: { ...e.refused },
   };
   if (devices) view.devices = devices;
   return view;

@@ -80,7 +80,7 @@ export class FirmwareStore {
       else renameSync(tmp, final);
       const entry: ImageEntry = {
         version: req.version, sha256, size, groups: groups.length > 0 ? groups.sort() : null, paused: false,
-        added_at: new Date().toISOString(), published_seq: this.catalogue.next_seq, refused: {}, failures: {},
+        added_at: new Date().toISOString(), published_seq: this.catalogue.next_seq, refused: {}, failures: {}, damaged: null,
       };
       this.commit((c) => {
         c.images.push(entry);

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import type { Logger } from '../log.ts';
 import type { Reading } from '../reading.ts';
 import type { ImageEntry } from './catalogue.ts';
@@ -44,6 +46,7 @@ export class Rollout {
   private offers = new Map<ImageEntry, FirmwareOffer>();
   /** device → `<state>:<sha256>` of what it last did about an image, to count each failed attempt once. */
   private readonly lastReport = new Map<string, string>();
+  private readonly verifying = new Map<string, Promise<boolean>>();
 
   constructor(private readonly store: FirmwareStore, private readonly maxFailures: () => number, private readonly log: Logger) {
     store.onChange(() => this.recompute());
@@ -84,7 +87,7 @@ export class Rollout {
   offerFor(deviceId: string, groupId: string, fw: unknown): FirmwareOffer | null {
     if (typeof fw !== 'string') return null; // not the iotgw firmware, or one without updates
     const image = this.byGroup.size === 0 ? this.forAll : (this.byGroup.get(groupId) ?? this.forAll);
-    if (image === null || image.version === fw || image.paused) return null;
+    if (image === null || image.version === fw || image.paused || image.damaged) return null;
     if (image.refused[deviceId] !== undefined) return null;
     return this.offers.get(image) ?? null;
   }
@@ -94,6 +97,40 @@ export class Rollout {
     if (this.forAll === null && this.byGroup.size === 0) return null;
     const last = readings[readings.length - 1];
     return this.offerFor(last.device_id, last.group_id, last.doc.fw);
+  }
+
+  /**
+   * A board found the image's hash wrong: hash the gateway's own copy once (not on every
+   * download: up to 1.9 MB read from an SD card per attempt). If the copy rotted, stop offering
+   * it to every board at once rather than letting each fail max_failures times. Resolves with
+   * whether the copy is intact.
+   */
+  verify(image: ImageEntry): Promise<boolean> {
+    const running = this.verifying.get(image.sha256);
+    if (running) return running;
+    const check = (async () => {
+      const hash = createHash('sha256');
+      try {
+        for await (const chunk of createReadStream(this.store.pathOf(image.sha256))) hash.update(chunk as Buffer);
+      } catch (err) {
+        this.markDamaged(image, `the file cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        return false;
+      }
+      const actual = hash.digest('hex');
+      if (actual === image.sha256) {
+        this.log.info({ version: image.version }, `a board reported a SHA-256 mismatch for ${image.version}, but the gateway's copy is intact: the download was damaged on the way`);
+        return true;
+      }
+      this.markDamaged(image, `the gateway's copy has SHA-256 ${actual.slice(0, 12)}…, not the published ${image.sha256.slice(0, 12)}…`);
+      return false;
+    })().finally(() => this.verifying.delete(image.sha256));
+    this.verifying.set(image.sha256, check);
+    return check;
+  }
+
+  private markDamaged(image: ImageEntry, why: string): void {
+    this.store.update(image, (e) => { e.damaged = why; });
+    this.log.error({ version: image.version, path: this.store.pathOf(image.sha256) }, `firmware ${image.version} is damaged on the gateway (${why}); no board is offered it: \`iotgw firmware remove ${image.version}\` and add it again`);
   }
 
   /** The image route started sending an image to a board: a new attempt. */
@@ -135,6 +172,7 @@ export class Rollout {
         this.log.warn({ device_id: deviceId, version: image.version, reason: report.reason, failures: n }, refuse
           ? `device ${deviceId} failed to update to ${image.version} ${n} times; it is not offered that image again until \`iotgw firmware resume ${image.version}\``
           : `device ${deviceId} failed to update to ${image.version}`);
+        if (report.reason?.includes('sha256')) void this.verify(image);
         return;
       }
       case 'updated':
