@@ -78,6 +78,7 @@ test('iotgw firmware add refuses bad input with a clear error and publishes noth
 
     const ok = iotgw(dir.path, 'add', good, '--version', '0.2.0', '--group', 'A');
     assert.equal(ok.code, 0, ok.err);
+    assert.equal(ok.err, '', 'no warning: the image holds the text 0.2.0');
     assert.match(ok.out, /published 0\.2\.0 \(50000 bytes, sha256 [0-9a-f]{64}\) for group A\nno daemon is running/);
     assert.ok(existsSync(join(dir.path, 'firmware', `${sha256(esp32Image(50_000, { text: '0.2.0' }))}.bin`)), 'stored under its SHA-256');
     const dup = iotgw(dir.path, 'add', good, '--version', '0.2.0');
@@ -86,8 +87,13 @@ test('iotgw firmware add refuses bad input with a clear error and publishes noth
     const sameBytes = iotgw(dir.path, 'add', good, '--version', '0.3.0');
     assert.equal(sameBytes.code, 1);
     assert.match(sameBytes.err, /already published as version 0\.2\.0;.*\[duplicate_image\]/);
+    // An image that does not hold its version's text is published, with a warning.
+    const other = writeImage(files.path, 'other.bin', esp32Image(50_000, { text: '0.4.0', fill: 1 }));
+    const warned = iotgw(dir.path, 'add', other, '--version', '0.3.0', '--group', 'B');
+    assert.equal(warned.code, 0, warned.err);
+    assert.match(warned.err, /warning: the image does not contain the text "0\.3\.0": is --version the IOTGW_FW_VERSION/);
     const list = JSON.parse(iotgw(dir.path, 'list', '--json').out);
-    assert.deepEqual(list.images.map((i: any) => [i.version, i.groups, i.rollout]), [['0.2.0', ['A'], 'active']]);
+    assert.deepEqual(list.images.map((i: any) => [i.version, i.groups, i.rollout]), [['0.3.0', ['B'], 'active'], ['0.2.0', ['A'], 'active']]);
     files.cleanup();
   } finally {
     dir.cleanup();

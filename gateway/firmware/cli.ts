@@ -95,6 +95,7 @@ export async function firmwareCommand(argv: string[], io: Out = { out: process.s
     resume: `resumed ${image.version} for ${targets}; boards that had rolled back or kept failing are offered it again`,
   }[sub as 'add' | 'remove' | 'pause' | 'resume'];
   io.out.write(`${what}\n${when}.\n`);
+  for (const w of (result as { warnings?: string[] }).warnings ?? []) io.err.write(`warning: ${w}\n`);
   if (sub === 'add' && image.rollout === 'superseded') io.err.write(`note: a newer image targets all of its boards, so ${image.version} is offered to none\n`);
   return 0;
 }

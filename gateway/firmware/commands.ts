@@ -44,13 +44,13 @@ export function imageView(e: ImageEntry, rollout: Rollout, devices?: ImageDevice
 export class FirmwareCommands {
   constructor(private readonly store: FirmwareStore, private readonly rollout: Rollout, private readonly counts: ((version: string) => ImageDeviceCounts) | null = null) {}
 
-  async add(args: Record<string, unknown>): Promise<{ image: ImageView }> {
+  async add(args: Record<string, unknown>): Promise<{ image: ImageView; warnings: string[] }> {
     const file = requireString(args.file, 'file');
     const version = requireString(args.version, 'version');
     const groups = args.groups === undefined || args.groups === null ? [] : args.groups;
     if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string')) throw new GatewayError('invalid_group', 'groups: must be a list of group names', 400, 'group');
-    const entry = await this.store.add({ file, version, groups: groups as string[] });
-    return { image: this.view(entry) };
+    const { warnings, ...entry } = await this.store.add({ file, version, groups: groups as string[] });
+    return { image: this.view(this.store.find(entry.version) ?? entry), warnings };
   }
 
   list(): { images: ImageView[] } {

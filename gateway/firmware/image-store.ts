@@ -48,8 +48,11 @@ export class FirmwareStore {
     return imagePath(this.dataDir, sha256);
   }
 
-  /** Validates, copies under its SHA-256 (hashing while copying), then records it. */
-  async add(req: AddImage): Promise<ImageEntry> {
+  /**
+   * Validates, copies under its SHA-256 (hashing while copying), then records it. `warnings`:
+   * what looks wrong but may be right (the version's text is not in the image).
+   */
+  async add(req: AddImage): Promise<ImageEntry & { warnings: string[] }> {
     if (!validVersion(req.version)) {
       throw new GatewayError('invalid_version', `version: "${String(req.version)}" is not a semantic version of at most ${VERSION_MAX} characters (e.g. 0.2.0), as the board's IOTGW_FW_VERSION`, 400, 'version');
     }
@@ -65,10 +68,26 @@ export class FirmwareStore {
     const tmp = `${dir}/.incoming.${process.pid}.${Date.now()}`;
     const hash = createHash('sha256');
     let copied = 0;
+    // IOTGW_FW_VERSION is a string literal in the image's read-only data: a version whose text is
+    // nowhere in the file is most likely the wrong --version (boards would report another one).
+    const needle = Buffer.from(req.version, 'latin1');
+    let tail = Buffer.alloc(0);
+    let versionFound = false;
     try {
       await pipeline(
         createReadStream(req.file),
-        new Transform({ transform(chunk: Buffer, _enc, done) { hash.update(chunk); copied += chunk.length; done(null, chunk); } }),
+        new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            hash.update(chunk);
+            copied += chunk.length;
+            if (!versionFound) {
+              const window = Buffer.concat([tail, chunk]);
+              versionFound = window.includes(needle);
+              tail = window.subarray(Math.max(0, window.length - needle.length + 1));
+            }
+            done(null, chunk);
+          },
+        }),
         createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }),
       );
       if (copied !== size) throw new GatewayError('image_changed', `file: ${req.file} changed while it was read (${size} bytes, then ${copied}); try again`, 409, 'file');
@@ -86,7 +105,8 @@ export class FirmwareStore {
         c.images.push(entry);
         c.next_seq++;
       });
-      return entry;
+      const warnings = versionFound ? [] : [`the image does not contain the text "${req.version}": is --version the IOTGW_FW_VERSION it was built with? A board that updates to it reports the version built in; if that differs, it is not offered the image again (iotgw firmware list shows version_mismatch)`];
+      return { ...entry, warnings };
     } finally {
       rmSync(tmp, { force: true });
     }
