@@ -171,6 +171,17 @@ export const schema = {
   log: {
     level: { type: 'string', default: 'info', oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   },
+  /** Over-the-air firmware updates (docs/firmware-updates.md); images are published with `iotgw firmware add`. */
+  firmware: {
+    /** A board whose update to an image failed this many times (each a download and a failed check) is not offered that image again until `iotgw firmware resume`. */
+    max_failures: { type: 'int', default: 3, min: 1, max: 1000 },
+    /**
+     * The largest image `iotgw firmware add` publishes: the boards' OTA slot. The default is the
+     * slot of `min_spiffs.csv`, the partition table firmware/platformio.ini builds with; boards
+     * with a larger flash and partition table can take more (the board checks its own slot too).
+     */
+    max_image_bytes: { type: 'int', default: 1_966_080, min: 1024, max: 64 * MiB },
+  },
   /** MQTT intake (docs/mqtt.md): an embedded broker, a bridge to a site's broker, or both. */
   mqtt: {
     /** Port of the embedded broker; null (default): no broker. 0 picks a free port (tests). */

@@ -25,6 +25,11 @@ import { adminSocketPath } from './admin/protocol.ts';
 import { mkdirSync } from 'node:fs';
 import { KeyStore, keysFilePath } from './keys/key-store.ts';
 import { KeyCommands } from './keys/commands.ts';
+import { FirmwareStore } from './firmware/image-store.ts';
+import { Rollout } from './firmware/rollout.ts';
+import { FirmwareCommands } from './firmware/commands.ts';
+import { firmwareMetrics } from './firmware/metrics.ts';
+import { deviceCounts, registerFirmwareRoutes } from './firmware/routes.ts';
 
 /**
  * The daemon: each component is a small class with start/stop, started in the order a reading
@@ -38,6 +43,8 @@ export class Gateway {
   readonly inventory: Inventory;
   /** Built once the buffer is open: its intent manifest lives in the buffer's SQLite file. */
   uploader: Uploader | null = null;
+  /** Published firmware images and their rollout (`iotgw firmware`), from `<data_dir>/firmware/`; set in start(). */
+  firmware: { store: FirmwareStore; rollout: Rollout } | null = null;
   readonly systemd: SystemdNotifier;
   /** The admin socket (`<data_dir>/admin.sock`): components register their CLI commands on it in start(). */
   readonly admin: AdminServer;
@@ -129,6 +136,23 @@ export class Gateway {
 
     const intake = new Intake(config, this.buffer, this.metrics, this.traffic, log, this.keys);
     this.intake = intake;
+    const fwStore = new FirmwareStore(config.data_dir, () => this.config.firmware.max_image_bytes);
+    const maxFailures = () => this.config.firmware.max_failures;
+    const rollout = new Rollout(fwStore, maxFailures, log.child({ component: 'firmware' }));
+    this.firmware = { store: fwStore, rollout };
+    const fwMetrics = firmwareMetrics(this.metrics.registry);
+    intake.offerFirmware((readings) => rollout.offerForBatch(readings), () => fwMetrics.offers.inc());
+    this.inventory.useFirmwareTargets((group) => rollout.target(group)?.version ?? null);
+    const fwCommands = new FirmwareCommands(fwStore, rollout, (version) => deviceCounts(this.inventory.list(), version));
+    const logged = (what: string, result: { image: { version: string } }) => {
+      log.info({ version: result.image.version }, `firmware ${what}`);
+      return { ...result, pid: process.pid };
+    };
+    this.admin.register('firmware.add', async (args) => logged('published', await fwCommands.add(args)));
+    this.admin.register('firmware.remove', async (args) => logged('removed', fwCommands.remove(args)));
+    this.admin.register('firmware.pause', async (args) => logged('paused', fwCommands.pause(args)));
+    this.admin.register('firmware.resume', async (args) => logged('resumed', fwCommands.resume(args)));
+    this.admin.register('firmware.list', async () => ({ ...fwCommands.list(), pid: process.pid }));
     const app = createServer(config, log, this.metrics);
     this.app = app;
     registerReadToken(app, config.http.read_token);
@@ -151,7 +175,8 @@ export class Gateway {
     });
     // The inventory first, so the status page's event stream sends the device as it now is.
     const inventory = this.inventory;
-    intake.observe({ recordReadings: (readings, address) => { inventory.recordReadings(readings, address); status.events.recordReadings(readings); } });
+    intake.observe({ recordReadings: (readings, address) => { rollout.observe(readings); inventory.recordReadings(readings, address); status.events.recordReadings(readings); } });
+    registerFirmwareRoutes(app, { store: fwStore, rollout, auth: intake.auth, inventory, metrics: fwMetrics, maxFailures, log: log.child({ component: 'firmware' }) });
     registerGroupRoutes(app, uploader.atlas);
     await app.listen({ host: config.http.host, port: config.http.port });
     this.port = (app.server.address() as AddressInfo).port;

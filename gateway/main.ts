@@ -10,6 +10,7 @@ import { loadConfig, loadConfigOrExitCode, maskSecrets, type Config } from './co
 import { ConfigError, EXIT_CONFIG } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { KeyFileError } from './keys/key-store.ts';
+import { CatalogueError } from './firmware/catalogue.ts';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -23,6 +24,8 @@ commands:
   upload --retry-quarantine
                  send the parts Atlas refused (after fixing why) again; with --now, then a pass
   devices        add, list or revoke device keys (iotgw devices --help)
+  firmware       publish firmware images for over-the-air updates: add, list, remove, pause,
+                 resume (iotgw firmware --help)
   reload         make the running daemon re-read its config and device keys (as systemctl reload)
   doctor         check config, Redis, SQLite, disk, clock, Atlas and mDNS; one line per check
   version        print the version
@@ -31,6 +34,10 @@ The config file is --config, else $IOTGW_CONFIG, else /etc/iotgw/config.yaml whe
 without one the embedded defaults run SQLite-only with upload disabled.`;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'firmware') {
+    const { firmwareCommand } = await import('./firmware/cli.ts');
+    return firmwareCommand(argv.slice(1));
+  }
   if (argv[0] === 'devices') {
     const { devicesCommand } = await import('./keys/cli.ts');
     return devicesCommand(argv.slice(1));
@@ -123,7 +130,7 @@ async function runDaemon(config: Config, log: Logger, reloadConfig: () => Config
     await gateway.stop().catch(() => undefined);
     // A broken key file does not mend itself, nor does a setting only a component can check (an
     // MQTT topic filter): 78 stops systemd's restart loop, as for config.yaml.
-    return err instanceof KeyFileError || err instanceof ConfigError ? EXIT_CONFIG : 1;
+    return err instanceof KeyFileError || err instanceof ConfigError || err instanceof CatalogueError ? EXIT_CONFIG : 1;
   }
   await gateway.stopped;
   return 0;

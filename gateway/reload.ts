@@ -12,7 +12,7 @@ const LIVE = [
   'ingest.max_clock_skew_seconds', 'ingest.max_late_seconds', 'ingest.auth.', 'ingest.rate_limit.',
   'ingest.ws.max_buffered_bytes', 'ingest.ws.max_in_flight',
   'http.headers_timeout_ms', 'http.request_timeout_ms', 'http.keep_alive_timeout_ms', 'http.max_connections',
-  'buffer.max_bytes', 'buffer.max_age_seconds', 'log.level',
+  'buffer.max_bytes', 'buffer.max_age_seconds', 'log.level', 'firmware.max_failures', 'firmware.max_image_bytes',
 ];
 
 export const isLive = (path: string): boolean => LIVE.some((p) => (p.endsWith('.') ? path.startsWith(p) : path === p));

@@ -21,7 +21,7 @@ const DEV = '10.78.0.2';
 
 interface Simple { name: string; type: string; ttl: number; data: any }
 interface Seen { at: number; from: string; kind: string; records: Simple[] }
-interface Device { device_id: string; state: string; firmware: string | null; addresses: string[] }
+interface Device { device_id: string; state: string; firmware: { version: string | null }; addresses: string[] }
 
 after(() => Netns.destroyAll());
 
@@ -93,7 +93,7 @@ describe('beside a real avahi-daemon', { skip }, () => {
       await peer.request('announce', { instance: 'esp32 d4', host: 'esp32-d4.local', address: DEV, port: 80, ttl: 120, txt: { id: 'esp-d4', group: 'g', fw: '2.0.0' } });
       const d = await waitFor(async () => (await gw.request<Device[]>('list')).find((x) => x.device_id === 'esp-d4'), 20000, 'esp-d4 through avahi-browse');
       assert.equal(d.state, 'discovered');
-      assert.equal(d.firmware, '2.0.0');
+      assert.equal(d.firmware.version, '2.0.0');
       assert.deepEqual(d.addresses, [DEV]);
       await peer.request('goodbye', { instance: 'esp32 d4' });
       await waitFor(async () => (await gw.request<Device[]>('list')).find((x) => x.device_id === 'esp-d4')?.state === 'offline', 20000, 'esp-d4 offline after its goodbye');

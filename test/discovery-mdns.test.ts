@@ -20,7 +20,7 @@ const DEV = '10.77.0.2';
 
 interface Simple { name: string; type: string; ttl: number; flush: boolean; data: any }
 interface Seen { at: number; from: string; kind: string; questions: { name: string; type: string }[]; records: Simple[] }
-interface Device { device_id: string; state: string; firmware: string | null; mac: string | null; group_id: string | null; addresses: string[]; last_announcement: string | null; last_reading: string | null }
+interface Device { device_id: string; state: string; firmware: { version: string | null }; mac: string | null; group_id: string | null; addresses: string[]; last_announcement: string | null; last_reading: string | null }
 
 after(() => Netns.destroyAll());
 
@@ -120,7 +120,7 @@ describe('mDNS between two namespaces (bonjour backend)', { skip }, () => {
     const d = await waitFor(async () => await device('esp-a1'), 15000, 'esp-a1 in GET /devices');
     assert.equal(d.state, 'discovered');
     assert.equal(d.group_id, 'greenhouse');
-    assert.equal(d.firmware, '1.4.2');
+    assert.equal(d.firmware.version, '1.4.2');
     assert.equal(d.mac, '24:6f:28:aa:bb:01');
     assert.deepEqual(d.addresses, [DEV]);
     assert.equal(d.last_reading, null);
@@ -135,7 +135,7 @@ describe('mDNS between two namespaces (bonjour backend)', { skip }, () => {
     await peer.request('announce', { instance: 'esp32 b2', host: 'esp32-b2.local', address: DEV, port: 8080, ttl: 120, ptrOnly: true, txt: { id: 'esp-b2', group: 'barn', fw: '1.5.0', mac: '24:6f:28:aa:bb:02' } });
     const d = await waitFor(async () => { const x = await device('esp-b2'); return x?.addresses.length ? x : null; }, 15000, 'esp-b2 resolved with an address');
     assert.equal(d.state, 'discovered');
-    assert.equal(d.firmware, '1.5.0');
+    assert.equal(d.firmware.version, '1.5.0');
     assert.deepEqual(d.addresses, [DEV]);
     const asked = (await packets(since)).filter((p) => p.kind === 'query').flatMap((p) => p.questions);
     assert.ok(asked.some((q) => q.type === 'SRV' && q.name === 'esp32 b2._iotgw-dev._tcp.local'), 'asked for SRV');

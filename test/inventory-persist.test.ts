@@ -44,7 +44,7 @@ test('the inventory survives a restart through its own table in the shared SQLit
   const list = b.list();
   assert.deepEqual(list.map((d) => [d.device_id, d.state]), [['esp-1', 'stale'], ['esp-2', 'discovered']]);
   const d = b.get('esp-1')!;
-  assert.equal(d.firmware, '2.0.1');
+  assert.equal(d.firmware.version, '2.0.1');
   assert.equal(d.group_id, 'g1');
   assert.equal(d.device_type, 'sht31');
   assert.deepEqual(d.addresses, ['10.1.0.7']);
@@ -67,4 +67,30 @@ test('an unusable database path degrades to an in-memory inventory with a warnin
   assert.equal(inv.get('esp-9')!.state, 'discovered');
   await inv.stop();
   assert.equal(lines.filter((l) => l.level === 40).length, 1);
+});
+
+test('a device\'s firmware update state survives a restart, and a table from before firmware updates gets its column', async () => {
+  const dbPath = join(dir.path, 'fw.db');
+  // A devices table as the gateway wrote it before firmware updates: no fw_event column.
+  const old = new Database(dbPath);
+  old.exec(`CREATE TABLE devices (device_id TEXT PRIMARY KEY, group_id TEXT, device_type TEXT, addresses TEXT NOT NULL DEFAULT '[]',
+    firmware TEXT, mac TEXT, host TEXT, port INTEGER, first_seen INTEGER NOT NULL, last_announcement INTEGER, last_reading INTEGER,
+    goodbye_at INTEGER, state TEXT NOT NULL, updated_at INTEGER NOT NULL)`);
+  old.prepare(`INSERT INTO devices VALUES ('esp-old', 'A', null, '[]', '0.1.0', null, null, null, ?, null, ?, null, 'online', ?)`).run(T0, T0, T0);
+  old.close();
+  const now = T0;
+  const a = make(dbPath, () => now);
+  a.useFirmwareTargets((g) => (g === 'A' ? '0.2.0' : null));
+  await a.start();
+  assert.deepEqual(a.get('esp-old')?.firmware, { version: '0.1.0', target: '0.2.0', state: 'pending', reason: null, at: null });
+  const doc = { device_id: 'esp-9', group_id: 'A', timestamp: '', status: 'online' as const, fw: '0.1.0', fw_update: { state: 'failed', version: '0.2.0', reason: 'size mismatch' } };
+  a.recordReadings([{ id: 'y', device_id: 'esp-9', group_id: 'A', window: 0, received_at: now, doc }]);
+  a.recordDownload('esp-old', '0.2.0', 1000, 4000);
+  await a.stop();
+  const b = make(dbPath, () => now);
+  b.useFirmwareTargets((g) => (g === 'A' ? '0.2.0' : null));
+  await b.start();
+  assert.deepEqual(b.get('esp-9')?.firmware, { version: '0.1.0', target: '0.2.0', state: 'failed', reason: 'size mismatch', at: new Date(now).toISOString() });
+  assert.deepEqual(b.get('esp-old')?.firmware, { version: '0.1.0', target: '0.2.0', state: 'downloading', reason: null, at: new Date(now).toISOString(), progress: { bytes: 1000, size: 4000 } });
+  await b.stop();
 });

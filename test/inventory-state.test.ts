@@ -52,7 +52,7 @@ test('a device goes discovered → online → stale → offline, each change log
   inv.recordAnnouncement({ id: 'esp-1', group: 'g1', fw: '1.2.0', mac: 'aa:bb:cc:dd:ee:ff', addresses: ['10.0.0.5'], host: 'esp-1.local', port: 80, ttl: 120 });
   let d = inv.get('esp-1')!;
   assert.equal(d.state, 'discovered');
-  assert.equal(d.firmware, '1.2.0');
+  assert.equal(d.firmware.version, '1.2.0');
   assert.equal(d.mac, 'aa:bb:cc:dd:ee:ff');
   assert.deepEqual(d.addresses, ['10.0.0.5']);
   assert.equal(d.last_reading, null);

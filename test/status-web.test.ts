@@ -42,6 +42,7 @@ test('firmware: the announced version string today, the update object once firmw
   assert.deepEqual(firmware({ version: '1.4.2', target: '1.5.0', state: 'downloading' }), { version: '1.4.2', update: 'downloading update → 1.5.0' });
   assert.deepEqual(firmware({ version: '1.4.2', target: '1.5.0', state: 'rolled_back', reason: 'boot loop' }), { version: '1.4.2', update: 'rolled back: boot loop' });
   assert.deepEqual(firmware({ version: '1.5.0', state: 'updated' }), { version: '1.5.0', update: 'updated' });
+  assert.deepEqual(firmware({ version: '1.4.2', target: '1.5.0', state: 'downloading', progress: { bytes: 500_000, size: 1_000_000 } }), { version: '1.4.2', update: 'downloading update → 1.5.0 (50 %)' });
 });
 
 test('chartable metrics are the numbers of a reading, without the bookkeeping fields', () => {

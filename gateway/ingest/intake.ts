@@ -10,6 +10,7 @@ import { LIMIT_OF_CODE } from './limits.ts';
 import { DeviceClocks } from './device-clocks.ts';
 import { Gauge } from 'prom-client';
 import type { TrafficStats } from '../status/traffic.ts';
+import type { FirmwareOffer } from '../firmware/rollout.ts';
 
 /** The part of the buffer intake needs: a durable, idempotent append. */
 export interface DurableSink {
@@ -38,7 +39,12 @@ export interface AcceptOptions {
 export interface Accepted {
   accepted: number;
   duplicates: number;
+  /** An over-the-air update the sending board should take (docs/firmware-updates.md); absent when none. */
+  firmware?: FirmwareOffer;
 }
+
+/** Decides the `firmware` offer of an acknowledgement (gateway/firmware/rollout.ts). */
+export type OfferSource = (readings: readonly Reading[]) => FirmwareOffer | null;
 
 /**
  * The one path every reading takes, whatever the transport: validate the whole batch, check the
@@ -52,6 +58,8 @@ export class Intake {
   private readonly clocks: DeviceClocks;
   private clockVerdict = 0;
   private observer: ReadingObserver | null = null;
+  private offers: OfferSource | null = null;
+  private offersMade: (() => void) | null = null;
 
   constructor(
     private readonly config: Config,
@@ -88,6 +96,12 @@ export class Intake {
     this.observer = observer;
   }
 
+  /** Firmware offers in the acknowledgements; `counted` is told of each one made. */
+  offerFirmware(source: OfferSource, counted: () => void): void {
+    this.offers = source;
+    this.offersMade = counted;
+  }
+
   async accept(body: unknown, opts: AcceptOptions): Promise<Accepted> {
     const clockOffsetMs = this.clocks.offsetMs();
     if (clockOffsetMs !== this.clockVerdict) this.logClock(clockOffsetMs);
@@ -110,7 +124,11 @@ export class Intake {
     this.traffic.record(readings);
     this.clocks.observe(readings);
     this.observer?.recordReadings(readings, opts.remoteAddress);
-    return { accepted: readings.length, duplicates: result.duplicates };
+    // After the observer: a batch that reports a rollback is not answered with that image again.
+    const offer = opts.trusted || this.offers === null ? null : this.offers(readings);
+    if (offer === null) return { accepted: readings.length, duplicates: result.duplicates };
+    this.offersMade?.();
+    return { accepted: readings.length, duplicates: result.duplicates, firmware: offer };
   }
 
   private logClock(offsetMs: number): void {

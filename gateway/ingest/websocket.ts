@@ -137,7 +137,8 @@ export class WebSocketIntake {
       }
       seq = ackSeq(msg);
       const result = await this.intake.accept(msg, { key: client.key, transport: 'ws', remoteAddress: client.remote });
-      this.reply(client, { ack: seq, accepted: result.accepted });
+      // `firmware` after ack/accepted: the board keeps only the first 384 bytes of a reply.
+      this.reply(client, result.firmware ? { ack: seq, accepted: result.accepted, firmware: result.firmware } : { ack: seq, accepted: result.accepted });
     } catch (err) {
       const e = toGatewayError(err);
       this.intake.rejected(e);

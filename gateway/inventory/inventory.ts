@@ -6,9 +6,10 @@ import { inventoryMetrics } from './metrics.ts';
 import { MinuteCounter } from './rate-window.ts';
 import { deviceState, type Thresholds } from './state.ts';
 import { DeviceStore, type DeviceRow } from './store.ts';
-import { DEVICE_STATES, type Announcement, type DeviceInfo, type DeviceState } from './types.ts';
+import { DEVICE_STATES, FIRMWARE_STATES, type Announcement, type DeviceInfo, type DeviceState, type FirmwareEvent, type FirmwareState, type FirmwareStatus } from './types.ts';
+import { updateReport } from '../firmware/rollout.ts';
 
-export type { Announcement, DeviceInfo, DeviceState } from './types.ts';
+export type { Announcement, DeviceInfo, DeviceState, FirmwareStatus } from './types.ts';
 
 export interface InventoryOptions {
   config: Pick<Config, 'discovery'>;
@@ -48,6 +49,8 @@ export class Inventory {
   private store: DeviceStore | null;
   private timers: NodeJS.Timeout[] = [];
   private readonly maxDevices: number;
+  /** The version the firmware rollout wants a group to run (gateway/firmware/rollout.ts); none until the gateway sets it. */
+  private firmwareTarget: (groupId: string) => string | null = () => null;
 
   constructor(private readonly opts: InventoryOptions) {
     const d = opts.config.discovery;
@@ -91,6 +94,22 @@ export class Inventory {
     this.store?.close();
   }
 
+  /** The rollout's answer to "which version should group G run", for each device's firmware state. */
+  useFirmwareTargets(target: (groupId: string) => string | null): void {
+    this.firmwareTarget = target;
+  }
+
+  /**
+   * The image route served (part of) an image to a device: it is downloading. Called when the
+   * response starts (bytes = where it starts) and when it ends (bytes sent up to there).
+   */
+  recordDownload(deviceId: string, version: string, bytes: number, size: number): void {
+    const d = this.devices.get(deviceId);
+    if (!d) return;
+    d.fw_event = { state: 'downloading', version, reason: null, at: this.clock(), bytes, size };
+    this.dirty.add(deviceId);
+  }
+
   /** Intake calls this after each durable batch: O(batch), memory only. */
   recordReadings(readings: Reading[], remoteAddress?: string): void {
     const address = remoteAddress ? normalizeAddress(remoteAddress) : null;
@@ -108,7 +127,19 @@ export class Inventory {
     const type = r.doc.device_type;
     if (typeof type === 'string' && type.length > 0) d.device_type = type;
     d.rate.add(r.received_at);
+    const fw = r.doc.fw;
+    if (typeof fw === 'string' && fw !== '') d.firmware = fw;
+    if (r.doc.fw_update !== undefined) this.noteUpdate(d, r);
     return d;
+  }
+
+  /** A reading's `fw_update`: the same report repeated (until one reading carrying it is acked) keeps its first time. */
+  private noteUpdate(d: Device, r: Reading): void {
+    const u = updateReport(r.doc);
+    if (!u) return;
+    const e = d.fw_event;
+    if (e && e.state === u.state && e.version === u.version && e.reason === u.reason) return;
+    d.fw_event = { state: u.state, version: u.version, reason: u.reason, at: r.received_at };
   }
 
   private settle(d: Device, address: string | null): void {
@@ -160,8 +191,14 @@ export class Inventory {
   evaluate(): number {
     const now = this.clock();
     const counts = Object.fromEntries(DEVICE_STATES.map((s) => [s, 0])) as Record<DeviceState, number>;
-    for (const d of this.devices.values()) counts[this.update(d, now)]++;
+    const fwCounts = Object.fromEntries(FIRMWARE_STATES.map((s) => [s, 0])) as Record<FirmwareState, number>;
+    for (const d of this.devices.values()) {
+      counts[this.update(d, now)]++;
+      const fw = this.firmwareStatus(d).state;
+      if (fw) fwCounts[fw]++;
+    }
     this.series.setCounts(counts);
+    this.series.setFirmwareCounts(fwCounts);
     return now;
   }
 
@@ -185,7 +222,7 @@ export class Inventory {
       if (this.devices.size >= this.maxDevices) this.evictOne();
       d = {
         device_id: id, group_id: null, device_type: null, addresses: [], firmware: null, mac: null, host: null, port: null,
-        first_seen: now, last_announcement: null, last_reading: null, goodbye_at: null, state: 'discovered', rate: new MinuteCounter(),
+        first_seen: now, last_announcement: null, last_reading: null, goodbye_at: null, state: 'discovered', fw_event: null, rate: new MinuteCounter(),
       };
       this.devices.set(id, d);
       this.removed.delete(id);
@@ -221,9 +258,29 @@ export class Inventory {
   private info(d: Device, now: number): DeviceInfo {
     return {
       device_id: d.device_id, group_id: d.group_id, device_type: d.device_type, addresses: [...d.addresses],
-      firmware: d.firmware, mac: d.mac, first_seen: iso(d.first_seen), last_announcement: isoOrNull(d.last_announcement),
+      firmware: this.firmwareStatus(d), mac: d.mac, first_seen: iso(d.first_seen), last_announcement: isoOrNull(d.last_announcement),
       last_reading: isoOrNull(d.last_reading), readings_last_minute: d.rate.total(now), state: d.state,
     };
+  }
+
+  /**
+   * The update state shown for a device: its last event when it concerns the version its group
+   * should run (or nothing targets the group any more); else `pending` while it runs something
+   * other than its target; else none.
+   */
+  private firmwareStatus(d: Device): FirmwareStatus {
+    const target = d.group_id === null ? null : this.firmwareTarget(d.group_id);
+    const e = d.fw_event;
+    const status: FirmwareStatus = { version: d.firmware, target, state: null, reason: null, at: null };
+    if (e && (target === null || e.version === target)) {
+      status.state = e.state;
+      status.reason = e.reason;
+      status.at = iso(e.at);
+      if (e.state === 'downloading' && e.bytes !== undefined && e.size !== undefined) status.progress = { bytes: e.bytes, size: e.size };
+    } else if (target !== null && d.firmware !== null && d.firmware !== target) {
+      status.state = 'pending';
+    }
+    return status;
   }
 }
 

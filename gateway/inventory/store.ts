@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DeviceState } from './types.ts';
+import type { DeviceState, FirmwareEvent } from './types.ts';
 
 /** One row of the `devices` table: the persisted part of a device (times epoch ms). */
 export interface DeviceRow {
@@ -18,6 +18,7 @@ export interface DeviceRow {
   last_reading: number | null;
   goodbye_at: number | null;
   state: DeviceState;
+  fw_event: FirmwareEvent | null;
 }
 
 /**
@@ -44,14 +45,17 @@ export class DeviceStore {
       first_seen INTEGER NOT NULL, last_announcement INTEGER, last_reading INTEGER, goodbye_at INTEGER,
       state TEXT NOT NULL, updated_at INTEGER NOT NULL
     )`);
+    // Added with firmware updates: a table from before gets the column, empty.
+    const columns = db.prepare('PRAGMA table_info(devices)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'fw_event')) db.exec('ALTER TABLE devices ADD COLUMN fw_event TEXT');
     this.upsert = db.prepare(`INSERT INTO devices (device_id, group_id, device_type, addresses, firmware, mac, host, port,
-        first_seen, last_announcement, last_reading, goodbye_at, state, updated_at)
+        first_seen, last_announcement, last_reading, goodbye_at, state, fw_event, updated_at)
       VALUES (@device_id, @group_id, @device_type, @addresses, @firmware, @mac, @host, @port,
-        @first_seen, @last_announcement, @last_reading, @goodbye_at, @state, @updated_at)
+        @first_seen, @last_announcement, @last_reading, @goodbye_at, @state, @fw_event, @updated_at)
       ON CONFLICT(device_id) DO UPDATE SET group_id=excluded.group_id, device_type=excluded.device_type,
         addresses=excluded.addresses, firmware=excluded.firmware, mac=excluded.mac, host=excluded.host, port=excluded.port,
         first_seen=excluded.first_seen, last_announcement=excluded.last_announcement, last_reading=excluded.last_reading,
-        goodbye_at=excluded.goodbye_at, state=excluded.state, updated_at=excluded.updated_at`);
+        goodbye_at=excluded.goodbye_at, state=excluded.state, fw_event=excluded.fw_event, updated_at=excluded.updated_at`);
     this.db = db;
   }
 
@@ -69,7 +73,7 @@ export class DeviceStore {
           addresses: addresses.filter((a): a is string => typeof a === 'string'),
           firmware: str(r.firmware), mac: str(r.mac), host: str(r.host), port: num(r.port),
           first_seen: r.first_seen, last_announcement: num(r.last_announcement), last_reading: num(r.last_reading),
-          goodbye_at: num(r.goodbye_at), state: String(r.state) as DeviceState,
+          goodbye_at: num(r.goodbye_at), state: String(r.state) as DeviceState, fw_event: fwEvent(r.fw_event),
         });
       } catch {
         bad++;
@@ -82,7 +86,7 @@ export class DeviceStore {
   save(rows: DeviceRow[], now: number): void {
     if (!this.db || rows.length === 0) return;
     const tx = this.db.transaction((list: DeviceRow[]) => {
-      for (const r of list) this.upsert.run({ ...r, addresses: JSON.stringify(r.addresses), updated_at: now });
+      for (const r of list) this.upsert.run({ ...r, addresses: JSON.stringify(r.addresses), fw_event: r.fw_event ? JSON.stringify(r.fw_event) : null, updated_at: now });
     });
     tx(rows);
   }
@@ -101,3 +105,14 @@ export class DeviceStore {
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+
+/** The stored event, or null for none or one that cannot be read (the next report restores it). */
+function fwEvent(v: unknown): FirmwareEvent | null {
+  if (typeof v !== 'string') return null;
+  try {
+    const e = JSON.parse(v) as FirmwareEvent;
+    return typeof e?.state === 'string' && typeof e.version === 'string' && typeof e.at === 'number' ? e : null;
+  } catch {
+    return null;
+  }
+}

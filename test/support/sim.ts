@@ -19,6 +19,24 @@ export interface SimDevice {
   rejected: number;
   pending: number;
   acked_ranges: [number, number][];
+  /** The firmware it runs at the end (`--fw`, or the version it updated to). */
+  fw: string;
+  /** Every boot: an update or a rollback starts a new one. */
+  boots: SimBoot[];
+  updates: SimUpdateEvent[];
+  update_stats: { offers: number; downloads: number; resumes: number; failures: number; bytes: number };
+}
+export interface SimBoot {
+  boot_id: string;
+  fw: string;
+  produced: number;
+  acked_ranges: [number, number][];
+}
+export interface SimUpdateEvent {
+  t_ms: number;
+  event: 'offered' | 'download_started' | 'download_resumed' | 'failed' | 'verified' | 'rebooted' | 'confirmed' | 'rolled_back';
+  version: string;
+  detail: string;
 }
 export interface SimResult {
   transport: string;

@@ -61,7 +61,7 @@ export function rssi(v: unknown): string {
 }
 
 export type FirmwareState = 'pending' | 'downloading' | 'failed' | 'updated' | 'rolled_back';
-export interface FirmwareInfo { version?: string | null; target?: string | null; state?: FirmwareState | null; reason?: string | null; at?: string | null }
+export interface FirmwareInfo { version?: string | null; target?: string | null; state?: FirmwareState | null; reason?: string | null; at?: string | null; progress?: { bytes: number; size: number } }
 
 const FIRMWARE_STATE_WORDS: Record<FirmwareState, string> = {
   pending: 'update pending',
@@ -84,6 +84,7 @@ export function firmware(fw: unknown): { version: string; update: string } {
   if (!f.state) return { version, update: '' };
   let update = FIRMWARE_STATE_WORDS[f.state] ?? f.state;
   if ((f.state === 'pending' || f.state === 'downloading') && f.target) update += ` → ${f.target}`;
+  if (f.state === 'downloading' && f.progress && f.progress.size > 0) update += ` (${Math.min(100, Math.floor((100 * f.progress.bytes) / f.progress.size))} %)`;
   if ((f.state === 'failed' || f.state === 'rolled_back') && f.reason) update += `: ${f.reason}`;
   return { version, update };
 }
