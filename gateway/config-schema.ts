@@ -114,6 +114,8 @@ export const schema = {
      * daemon under 32 HTTP connections 0.72x the readings/s, at 0.92x the CPU per reading.
      */
     group_commit_ms: { type: 'int', default: 0, min: 0, max: 1000 },
+    /** A group commits at once when this many append calls wait, without waiting for group_commit_ms. */
+    group_commit_max: { type: 'int', default: 64, min: 1, max: 100000 },
     synchronous: { type: 'string', default: 'full', oneOf: ['full', 'normal'] },
     /**
      * A device's row in `latest` (`GET /redis`) is rewritten at most this often; what waits is

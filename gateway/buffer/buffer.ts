@@ -9,7 +9,8 @@ import { InDoubtLedger } from './in-doubt.ts';
 import { ReentrantMutex } from './mutex.ts';
 import { consolidateWindow, type ConsolidateResult } from './consolidate.ts';
 import { runMaintenance, updateGauges, type MaintenanceReport, type RetentionContext, type StoredWindow } from './retention.ts';
-import { mergeDeviceEntries, mergeLatest, type DeviceEntry, type LatestEntry } from './records.ts';
+import { mergeLatest, type LatestEntry } from './records.ts';
+import { devicePage, type DevicePage, type DevicePageQuery, type DeviceSource } from './device-pages.ts';
 
 export type { StoredWindow, MaintenanceReport, ConsolidateResult };
 
@@ -72,7 +73,7 @@ export class Buffer {
     const { config, log, metrics } = deps;
     this.windowMs = config.window_seconds * 1000;
     this.now = deps.now ?? Date.now;
-    this.sqlite = new SqliteStore({ path: config.sqlite.path, groupCommitMs: config.sqlite.group_commit_ms, synchronous: config.sqlite.synchronous, latestEveryMs: config.sqlite.latest_every_ms, checkpointer: config.sqlite.checkpoint_worker ? {} : false, log, metrics });
+    this.sqlite = new SqliteStore({ path: config.sqlite.path, groupCommitMs: config.sqlite.group_commit_ms, groupCommitMax: config.sqlite.group_commit_max, synchronous: config.sqlite.synchronous, latestEveryMs: config.sqlite.latest_every_ms, checkpointer: config.sqlite.checkpoint_worker ? {} : false, log, metrics });
     this.inDoubt = new InDoubtLedger(this.sqlite);
     if (config.redis.url !== 'none') {
       this.redis = new RedisStore({ url: config.redis.url, keyPrefix: config.redis.key_prefix, writeTimeoutMs: config.redis.write_timeout_ms, latestEveryMs: config.redis.latest_every_ms, sink: this.sqlite, log, metrics });
@@ -266,10 +267,21 @@ export class Buffer {
     return mergeLatest(lists);
   }
 
-  /** A device's readings, newest first by receive time, merged over both stores, each once. */
+  /** A device's readings, newest first by receive time, merged over both stores, each once: the first page. */
   async deviceReadings(deviceId: string, query: DeviceQuery): Promise<ReadingDoc[]> {
-    const lists: DeviceEntry[][] = [await this.fromRedis((r) => r.deviceEntries(deviceId, query), []), await this.sqlite.deviceEntries(deviceId, query)];
-    return mergeDeviceEntries(lists, query.limit);
+    return (await this.deviceReadingsPage(deviceId, query)).readings;
+  }
+
+  /**
+   * A device's buffered readings, complete and paged (device-pages.ts): every window of both
+   * stores, each store answering a window from its own device index. Redis is read only while
+   * healthy; a Redis read that fails fails the request rather than answering without its part.
+   */
+  async deviceReadingsPage(deviceId: string, query: DevicePageQuery): Promise<DevicePage> {
+    const sources: DeviceSource[] = [{ windows: () => this.sqlite.windowsNewest(), entries: (d, w) => this.sqlite.deviceWindowEntries(d, w) }];
+    const redis = this.healthyRedis;
+    if (redis) sources.push({ windows: () => redis.windowsNewest(), entries: (d, w) => redis.deviceWindowEntries(d, w) });
+    return devicePage(sources, deviceId, query);
   }
 
   /** Every window of both stores (open and closed), oldest first; a window may appear once per store. */

@@ -27,7 +27,7 @@ export function parseDoc(raw: string): ReadingDoc | string {
   return checkDoc(v);
 }
 
-function checkDoc(v: unknown): ReadingDoc | string {
+export function checkDoc(v: unknown): ReadingDoc | string {
   if (!isObject(v)) return 'doc is not an object';
   if (typeof v.device_id !== 'string' || typeof v.group_id !== 'string') return 'doc lacks device_id or group_id';
   return v as ReadingDoc;

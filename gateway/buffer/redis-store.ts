@@ -1,3 +1,4 @@
+import { devicePage } from './device-pages.ts';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -356,8 +357,9 @@ export class RedisStore implements ReadingStore {
     }
   }
 
+  /** A device's readings, newest first, complete (device-pages.ts): the first `limit`. */
   async deviceReadings(deviceId: string, query: DeviceQuery): Promise<ReadingDoc[]> {
-    return (await this.deviceEntries(deviceId, query)).map((e) => e.doc);
+    return (await devicePage([{ windows: () => this.windowsNewest(), entries: (d, w) => this.deviceWindowEntries(d, w) }], deviceId, query)).readings;
   }
 
   /**
@@ -403,6 +405,38 @@ export class RedisStore implements ReadingStore {
       if (budget <= 0 || out.length >= query.limit) break;
     }
     return out.sort((a, b) => b.received_at - a.received_at);
+  }
+
+  /** Window starts holding readings, newest first. */
+  async windowsNewest(): Promise<number[]> {
+    return (await this.op(this.redis.zrevrange(`${this.p}windows`, 0, -1), 'redis windows')).map(Number);
+  }
+
+  /**
+   * Every reading of the device in the window: the whole list in steps of elements, each element
+   * tested for the device before it is parsed (a chunk names each reading's device). Complete, at
+   * the cost of reading the window once per request (the device readings API is rare next to
+   * intake; no per-device key is written per reading, which would cost redis-server and its AOF).
+   */
+  async deviceWindowEntries(deviceId: string, window: number): Promise<DeviceEntry[]> {
+    const needle = `"device_id":${JSON.stringify(deviceId)}`;
+    const dead = new Set(await this.op(this.redis.smembers(`${this.p}dead:${window}`), 'redis device scan'));
+    const len = await this.op(this.redis.llen(this.list(window)), 'redis device scan');
+    const out: DeviceEntry[] = [];
+    const step = 200;
+    for (let start = 0; start < len; start += step) {
+      const items = await this.op(this.redis.lrange(this.list(window), start, Math.min(len, start + step) - 1), 'redis device scan');
+      for (const item of items) {
+        if (!item.includes(needle)) continue;
+        for (const rec of elementRecords(item)) {
+          if (!rec.includes(needle)) continue;
+          const r = parseReading(rec, window);
+          if (typeof r === 'string' || r.device_id !== deviceId || dead.has(r.id)) continue;
+          out.push({ id: r.id, received_at: r.received_at, doc: r.doc });
+        }
+      }
+    }
+    return out;
   }
 
   /** A small write (it expires), so a Redis that answers PING but refuses writes (OOM, MISCONF, replica) fails too. */
