@@ -12,7 +12,7 @@ import { MIGRATIONS, SCHEMA, chunkTableSql, windowTable } from './sqlite-schema.
 import { LINES_PER_CHUNK, chunkPos, decodeLine, deviceNeedle, encodeChunk, lineId, posLine, posSeq } from './sqlite-chunks.ts';
 import { AckedLedger } from './acked-ledger.ts';
 import { devicePage } from './device-pages.ts';
-import { LatestThrottle, withWaiting, type LatestCandidate } from './latest-throttle.ts';
+import { withWaiting, type LatestCandidate } from './latest-throttle.ts';
 
 export interface SqliteStoreOptions {
   /** A real file; its directory is created. */
@@ -34,8 +34,9 @@ export interface SqliteStoreOptions {
   /** A group commit is flushed early once it holds this many readings. */
   maxBatch?: number;
   /**
-   * A device's row in `latest` is rewritten at most this often (default 10000; 0: with every
-   * reading); what waits is kept in memory and merged into `latestEntries` (see `write`).
+   * The `latest` table (GET /redis) is written at most this often, every device that changed in
+   * one transaction (default 10000); the newest entries live in memory and are merged into
+   * `latestEntries`, and opening the store rebuilds them from the buffered readings.
    */
   latestEveryMs?: number;
   /** The windows' count/bytes snapshot (`windows` table) is written at most this often (default 10000). */
@@ -131,7 +132,9 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   private readonly groupCommitMax: number;
   private readonly maxBatch: number;
   private holding = false;
-  private readonly latest: LatestThrottle;
+  /** Each device's newest reading not yet written to `latest`. */
+  private readonly latestWaiting = new Map<string, LatestCandidate>();
+  private latestTimer: NodeJS.Timeout | null = null;
   private readonly windows = new Map<number, WindowState>();
   private readonly insertStmts = new Map<number, Database.Statement>();
   private nextSeq = 1;
@@ -144,7 +147,6 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     this.groupCommitMs = opts.groupCommitMs ?? 0;
     this.groupCommitMax = opts.groupCommitMax ?? 64;
     this.maxBatch = opts.maxBatch ?? 5000;
-    this.latest = new LatestThrottle(opts.latestEveryMs ?? 10_000, Date.now, (due) => this.writeLatest(due));
   }
 
   get walCheckpointer(): WalCheckpointer | null {
@@ -199,6 +201,8 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     this.closing = null;
     this.statsTimer = setInterval(() => this.writeStats(), this.opts.statsEveryMs ?? 10_000);
     this.statsTimer.unref();
+    this.latestTimer = setInterval(() => this.writeLatest(), Math.max(1, this.opts.latestEveryMs ?? 10_000));
+    this.latestTimer.unref();
   }
 
   /**
@@ -208,6 +212,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
    */
   private load(): void {
     const db = this.db;
+    this.latestWaiting.clear();
     this.windows.clear();
     this.insertStmts.clear();
     this.acked = new AckedLedger();
@@ -228,12 +233,26 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       this.windows.set(row.window, st);
       for (const body of db.prepare(`SELECT body FROM ${t}`).pluck().iterate() as Iterable<string>) {
         for (const line of body.split('\n')) {
-          const id = lineId(line);
-          if (id) this.remember(id, row.window, now);
+          if (line.length === 0) continue;
+          const d = decodeLine(line);
+          if (typeof d === 'string') continue; // readWindow quarantines it
+          this.remember(d.id, row.window, now);
+          this.noteLatest(d.device_id, d.received_at, line, true);
         }
       }
     }
     this.nextSeq = maxSeq + 1;
+  }
+
+  /**
+   * A device's newest reading for `latest`. `line` is the stored line (its doc is the 5th element)
+   * or, from intake, the doc JSON itself. At open, an entry no newer than the table's is skipped.
+   */
+  private noteLatest(device: string, at: number, json: string, fromLine = false): void {
+    const cur = this.latestWaiting.get(device);
+    if (cur && cur.at > at) return;
+    const doc = fromLine ? JSON.stringify((JSON.parse(json) as unknown[])[4]) : json;
+    this.latestWaiting.set(device, { device, at, json: doc, key: '' });
   }
 
   /** `rcv:` ids are minted per receipt and never repeat; any other id may come again (a retry). */
@@ -380,10 +399,9 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   }
 
   /**
-   * One row per append call and window. The `latest` rows are a view of the readings written at
-   * most once per `latestEveryMs` per device (latest-throttle.ts); window figures are kept in
-   * memory and snapshotted by `writeStats`; the acknowledged-record and the figures change only
-   * after the transaction committed.
+   * One row per append call and window, nothing else: `latest` and the window figures are kept in
+   * memory and written coarsely (writeLatest, writeStats); the acknowledged-record and the
+   * figures change only after the transaction committed.
    */
   private write(groups: { readings: Reading[]; docs: string[] }[], seen?: Set<string>): number[] {
     const db = this.db;
@@ -429,7 +447,6 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
         }
         return fresh;
       });
-      for (const c of this.latest.take(newest.values())) this.stmts.latest.run(c.device, c.at, c.json);
       return n;
     }).immediate();
     this.nextSeq = seq;
@@ -449,7 +466,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     }
     const total = groups.reduce((s, g) => s + g.readings.length, 0);
     this.duplicates += total - counts.reduce((s, x) => s + x, 0);
-    this.latest.armTrailing();
+    for (const c of newest.values()) this.noteLatest(c.device, c.at, c.json);
     return counts;
   }
 
@@ -468,12 +485,20 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     }
   }
 
-  private writeLatest(entries: LatestCandidate[]): void {
-    if (entries.length === 0) return;
+  /**
+   * Every waiting `latest` entry in one transaction, once per `latestEveryMs`: the view of the
+   * newest reading per device costs a few pages per interval instead of one more page in most
+   * commits (50 devices at 1 reading/s rewrote a `latest` page in about every commit). Not
+   * fsynced on its own; a crash loses nothing the next open does not rebuild from the readings.
+   */
+  private writeLatest(): void {
+    if (this.latestWaiting.size === 0 || !this.handle) return;
+    const entries = [...this.latestWaiting.values()];
     try {
       this.db.transaction(() => { for (const c of entries) this.stmts.latest.run(c.device, c.at, c.json); }).immediate();
+      for (const c of entries) if (this.latestWaiting.get(c.device) === c) this.latestWaiting.delete(c.device);
     } catch (err) {
-      this.opts.log?.warn({ err: (err as Error).message, devices: entries.length }, 'latest view update failed; the next reading of each device repairs it');
+      this.opts.log?.warn({ err: (err as Error).message, devices: entries.length }, 'latest view update failed; retried at the next interval');
     }
   }
 
@@ -485,8 +510,10 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       this.flush(true);
       this.closed = true;
       if (this.statsTimer) clearInterval(this.statsTimer);
+      if (this.latestTimer) clearInterval(this.latestTimer);
       this.statsTimer = null;
-      this.writeLatest(this.latest.drain());
+      this.latestTimer = null;
+      this.writeLatest();
       this.writeStats();
       await this.wal?.close();
       this.wal = null;
@@ -512,7 +539,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     };
     return withWaiting(
       this.stmts.latestAll.all().flatMap((row) => entry(row.device_id, row.received_at, row.doc)),
-      [...this.latest.waitingEntries()].flatMap((c) => entry(c.device, c.at, c.json)),
+      [...this.latestWaiting.values()].flatMap((c) => entry(c.device, c.at, c.json)),
     );
   }
 
