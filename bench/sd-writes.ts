@@ -81,6 +81,8 @@ interface CaseResult {
   gib_per_day: number;
   p50_ms: number;
   p99_ms: number;
+  /** Redis mode: what one AOF rewrite (BGREWRITEAOF, done by a forked child that /proc/<pid>/io of redis-server does not count) writes, per buffered reading. */
+  aof_rewrite_per_reading?: number;
 }
 
 async function runCase(mode: 'sqlite' | 'redis', shape: 'single' | 'batch', rate: number): Promise<CaseResult> {
@@ -103,6 +105,7 @@ async function runCase(mode: 'sqlite' | 'redis', shape: 'single' | 'batch', rate
     const g1 = procIo(server.pid);
     const r1 = procIo(server.redisPid);
     const seconds = (performance.now() - t0) / 1000;
+    const rewrite = server.redisUrl ? await aofRewriteBytes(server.redisUrl, server.redisDir!) : null;
     const readings = res.ok * batch;
     const bytes = g1 - g0 + (r1 - r0);
     const per = bytes / Math.max(1, readings);
@@ -112,9 +115,37 @@ async function runCase(mode: 'sqlite' | 'redis', shape: 'single' | 'batch', rate
       per_reading_bytes: Math.round(per), x_json: +(per / JSON_BYTES).toFixed(1),
       gib_per_day: +((per * rate * 86400) / 2 ** 30).toFixed(2),
       p50_ms: +pct(res.latencies, 50).toFixed(1), p99_ms: +pct(res.latencies, 99).toFixed(1),
+      ...(rewrite ? { aof_rewrite_per_reading: Math.round(rewrite.bytes / Math.max(1, rewrite.readings)) } : {}),
     };
   } finally {
     await server.stop();
+  }
+}
+
+/**
+ * Runs BGREWRITEAOF and returns the size of the AOF's new base file (what the rewrite wrote) and
+ * how many readings Redis held. Redis rewrites on its own each time the AOF doubles past 64 MB
+ * (auto-aof-rewrite-*), so over time a rewrite adds about its base size per doubling.
+ */
+async function aofRewriteBytes(url: string, dir: string): Promise<{ bytes: number; readings: number }> {
+  const { Redis } = await import('ioredis');
+  const { readdirSync, statSync } = await import('node:fs');
+  const redis = new Redis(url);
+  try {
+    let readings = 0;
+    const { elementRecords } = await import('../gateway/buffer/redis-chunks.ts');
+    for (const w of await redis.zrange('iotgw:windows', 0, -1)) readings += (await redis.lrange(`iotgw:l:${w}`, 0, -1)).reduce((s, e) => s + elementRecords(e).length, 0);
+    await redis.bgrewriteaof();
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 100));
+      const info = await redis.info('persistence');
+      if (/aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info)) break;
+    }
+    const aofDir = join(dir, 'appendonlydir');
+    const base = readdirSync(aofDir).filter((f) => f.includes('.base.'));
+    return { bytes: base.reduce((s, f) => s + statSync(join(aofDir, f)).size, 0), readings };
+  } finally {
+    redis.disconnect();
   }
 }
 
@@ -159,7 +190,7 @@ async function main(): Promise<void> {
       for (const rate of values.rates!.split(',').map(Number)) {
         const r = await runCase(mode, shape, rate);
         results.push(r);
-        console.log(`${mode.padEnd(6)} ${shape.padEnd(6)} x${String(r.batch).padEnd(3)} ${String(rate).padStart(4)} r/s: ${r.readings} readings, ${(r.per_reading_bytes / 1024).toFixed(2)} KiB/reading (gateway ${(r.gateway_bytes / Math.max(1, r.readings) / 1024).toFixed(2)}, redis ${(r.redis_bytes / Math.max(1, r.readings) / 1024).toFixed(2)}) = ${r.x_json}x the JSON, ${r.gib_per_day} GiB/day, ack p50 ${r.p50_ms} ms p99 ${r.p99_ms} ms${r.errors ? `, ${r.errors} errors` : ''}`);
+        console.log(`${mode.padEnd(6)} ${shape.padEnd(6)} x${String(r.batch).padEnd(3)} ${String(rate).padStart(4)} r/s: ${r.readings} readings, ${(r.per_reading_bytes / 1024).toFixed(2)} KiB/reading (gateway ${(r.gateway_bytes / Math.max(1, r.readings) / 1024).toFixed(2)}, redis ${(r.redis_bytes / Math.max(1, r.readings) / 1024).toFixed(2)}) = ${r.x_json}x the JSON, ${r.gib_per_day} GiB/day, ack p50 ${r.p50_ms} ms p99 ${r.p99_ms} ms${r.errors ? `, ${r.errors} errors` : ''}${r.aof_rewrite_per_reading !== undefined ? `; an AOF rewrite writes ${r.aof_rewrite_per_reading} B per buffered reading` : ''}`);
       }
     }
   }

@@ -73,7 +73,7 @@ export class Buffer {
     const { config, log, metrics } = deps;
     this.windowMs = config.window_seconds * 1000;
     this.now = deps.now ?? Date.now;
-    this.sqlite = new SqliteStore({ path: config.sqlite.path, groupCommitMs: config.sqlite.group_commit_ms, groupCommitMax: config.sqlite.group_commit_max, synchronous: config.sqlite.synchronous, latestEveryMs: config.sqlite.latest_every_ms, checkpointer: config.sqlite.checkpoint_worker ? {} : false, log, metrics });
+    this.sqlite = new SqliteStore({ path: config.sqlite.path, groupCommitMs: config.sqlite.group_commit_ms, groupCommitMax: config.sqlite.group_commit_max, pageSize: config.sqlite.page_size, synchronous: config.sqlite.synchronous, latestEveryMs: config.sqlite.latest_every_ms, checkpointer: config.sqlite.checkpoint_worker ? {} : false, log, metrics });
     this.inDoubt = new InDoubtLedger(this.sqlite);
     if (config.redis.url !== 'none') {
       this.redis = new RedisStore({ url: config.redis.url, keyPrefix: config.redis.key_prefix, writeTimeoutMs: config.redis.write_timeout_ms, latestEveryMs: config.redis.latest_every_ms, sink: this.sqlite, log, metrics });
