@@ -326,16 +326,16 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     return new Promise<number>((resolve, reject) => {
       this.pending.push({ readings, docs, resolve, reject });
       this.pendingCount += readings.length;
-      if (this.pendingCount >= this.maxBatch || this.pending.length >= this.groupCommitMax) this.schedule(true);
-      else this.schedule(false);
+      if (this.pendingCount >= this.maxBatch) this.schedule(true, true);
+      else this.schedule(this.pending.length >= this.groupCommitMax);
     });
   }
 
   /** The group's timer starts with its first append and is not pushed back by later ones (W bounds the wait). */
-  private schedule(now: boolean): void {
+  private schedule(now: boolean, force = false): void {
     if (this.timer && !now) return;
     this.clearTimer();
-    const flush = (): void => { this.timer = null; this.flush(now); };
+    const flush = (): void => { this.timer = null; this.flush(force); };
     this.timer = now || this.groupCommitMs === 0 ? setImmediate(flush) : setTimeout(flush, this.groupCommitMs);
   }
 
@@ -348,11 +348,13 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
 
   /**
    * Writes every pending append in one transaction and settles their promises once it is durable.
-   * While an fsync of the WAL runs, a group that is not full keeps filling and commits the moment
-   * that fsync returns: its callers would wait for that fsync to end anyway (one runs at a time).
+   * While an fsync of the WAL runs, the group keeps filling (even past groupCommitMax, up to
+   * maxBatch readings) and commits the moment that fsync returns: its callers would wait for that
+   * fsync to end anyway (one runs at a time), and one commit of many writes fewer pages than two.
    */
   private flush(full = false): void {
-    if (!full && this.wal?.busy && this.pendingCount < this.maxBatch && this.pending.length < this.groupCommitMax) {
+    // full: commit now even while an fsync runs (maxBatch readings wait, or the store closes).
+    if (!full && this.wal?.busy && this.pendingCount < this.maxBatch) {
       if (!this.holding) {
         this.holding = true;
         this.wal.onceIdle(() => { this.holding = false; this.flush(true); });
