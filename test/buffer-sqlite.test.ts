@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../gateway/buffer/sqlite-store.ts';
+import { bodyLines, packBody } from '../gateway/buffer/sqlite-chunks.ts';
 import { Buffer as ReadingBuffer } from '../gateway/buffer/buffer.ts';
 import { createMetrics } from '../gateway/metrics.ts';
 import { loadConfig } from '../gateway/config.ts';
@@ -17,12 +18,12 @@ const H = 3600_000;
 /** Replaces a stored reading's line in its window's chunk with `raw` (a corrupted record). */
 function corruptLine(db: Database.Database, window: number, id: string, raw: string): void {
   const t = `"w_${window}"`;
-  for (const row of db.prepare(`SELECT seq, body FROM ${t}`).all() as { seq: number; body: string }[]) {
-    const lines = row.body.split('\n');
+  for (const row of db.prepare(`SELECT seq, body FROM ${t}`).all() as { seq: number; body: Buffer }[]) {
+    const lines = bodyLines(row.body);
     const i = lines.findIndex((l) => l.startsWith(`[${JSON.stringify(id)},`));
     if (i < 0) continue;
     lines[i] = raw;
-    db.prepare(`UPDATE ${t} SET body = ? WHERE seq = ?`).run(lines.join('\n'), row.seq);
+    db.prepare(`UPDATE ${t} SET body = ? WHERE seq = ?`).run(packBody(lines), row.seq);
     return;
   }
   throw new Error(`${id} not found`);

@@ -1,12 +1,16 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Reading, ReadingDoc } from '../reading.ts';
 import { checkDoc } from './records.ts';
 
 /**
- * The SQLite buffer stores one row (a **chunk**) per append call and window, not one per reading:
- * a commit of one request then writes one row into the window's table, and the per-row costs of
- * a B-tree (cell, key, page split) are paid once per request or batch.
+ * The SQLite buffer stores one row (a **chunk**) per commit and window, not one per reading: a
+ * group commit of many requests writes one row into the window's table, and the per-row costs of
+ * a B-tree (cell, key, page split) are paid once per commit.
  *
- * A chunk's `body` is one line per reading, joined by `\n`; each line is a JSON array
+ * A chunk's `body` is one line per reading, joined by `\n` and deflated (raw deflate, level 1:
+ * readings of one fleet share most of their text, so a commit's worth shrinks 3-5x, and a card
+ * writes each byte twice, in the WAL and at the checkpoint); a TEXT body (a migrated row) is the
+ * plain text. Each line is a JSON array
  * `[id, device_id, group_id, received_at, doc]` (JSON has no raw newline). A reading that was
  * deleted (a partial delete) or quarantined becomes an empty line, so the lines after it keep
  * their numbers. `devices` is `\n<device>\n<device>\n…` (distinct, device ids have no newline): a
@@ -22,9 +26,15 @@ export const chunkPos = (seq: number, line: number): number => seq * LINES_PER_C
 export const posSeq = (pos: number): number => Math.floor(pos / LINES_PER_CHUNK);
 export const posLine = (pos: number): number => pos % LINES_PER_CHUNK;
 
-export interface ChunkRow {
-  seq: number;
-  body: string;
+/** A stored body. */
+export type Body = string | Buffer;
+
+export function packBody(lines: string[]): Buffer {
+  return deflateRawSync(lines.join('\n'), { level: 1 });
+}
+
+export function bodyLines(body: Body): string[] {
+  return (typeof body === 'string' ? body : inflateRawSync(body).toString('utf8')).split('\n');
 }
 
 export interface EncodedChunk {
@@ -33,7 +43,7 @@ export interface EncodedChunk {
   /** Newest received_at of its readings. */
   at: number;
   devices: string;
-  body: string;
+  body: Buffer;
 }
 
 /** One reading's line; `doc` is its JSON (serialized once by the caller). */
@@ -54,7 +64,7 @@ export function encodeChunk(readings: Reading[], docs: string[]): EncodedChunk {
     bytes += Buffer.byteLength(docs[i]);
     if (r.received_at > at) at = r.received_at;
   }
-  return { n: readings.length, bytes, at, devices: `\n${[...devices].join('\n')}\n`, body: lines.join('\n') };
+  return { n: readings.length, bytes, at, devices: `\n${[...devices].join('\n')}\n`, body: packBody(lines) };
 }
 
 export const deviceNeedle = (deviceId: string): string => `\n${deviceId}\n`;

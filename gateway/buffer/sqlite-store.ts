@@ -9,7 +9,7 @@ import { parseDoc, type LatestEntry, type DeviceEntry } from './records.ts';
 import { WalSync, fsyncFd, type SyncWal } from './wal-sync.ts';
 import { WalCheckpointer, type WalCheckpointerOptions } from './wal-checkpointer.ts';
 import { MIGRATIONS, SCHEMA, chunkTableSql, windowTable } from './sqlite-schema.ts';
-import { LINES_PER_CHUNK, chunkPos, decodeLine, deviceNeedle, encodeChunk, lineId, posLine, posSeq } from './sqlite-chunks.ts';
+import { LINES_PER_CHUNK, bodyLines, chunkPos, decodeLine, deviceNeedle, encodeChunk, lineId, packBody, posLine, posSeq, type Body } from './sqlite-chunks.ts';
 import { AckedLedger } from './acked-ledger.ts';
 import { devicePage } from './device-pages.ts';
 import { withWaiting, type LatestCandidate } from './latest-throttle.ts';
@@ -251,8 +251,8 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       if (top !== null) st.last = Math.max(st.last, top);
       maxSeq = Math.max(maxSeq, st.last);
       this.windows.set(row.window, st);
-      for (const body of db.prepare(`SELECT body FROM ${t}`).pluck().iterate() as Iterable<string>) {
-        for (const line of body.split('\n')) {
+      for (const body of db.prepare(`SELECT body FROM ${t}`).pluck().iterate() as Iterable<Body>) {
+        for (const line of bodyLines(body)) {
           if (line.length === 0) continue;
           const d = decodeLine(line);
           if (typeof d === 'string') continue; // readWindow quarantines it
@@ -402,8 +402,8 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   windowIds(window: number): Set<string> {
     const ids = new Set<string>();
     if (!this.windows.has(window)) return ids;
-    for (const body of this.db.prepare(`SELECT body FROM ${windowTable(window)}`).pluck().iterate() as Iterable<string>) {
-      for (const line of body.split('\n')) {
+    for (const body of this.db.prepare(`SELECT body FROM ${windowTable(window)}`).pluck().iterate() as Iterable<Body>) {
+      for (const line of bodyLines(body)) {
         const id = lineId(line);
         if (id) ids.add(id);
       }
@@ -433,9 +433,11 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     const inTx = new Set<string>();
     let seq = this.nextSeq;
     const created: number[] = [];
-    const counts = db.transaction(() => {
+    const run = db.transaction(() => {
+      // One chunk per window for the whole transaction (all its append calls): one row, one B-tree cell.
+      const byWindow = new Map<number, { rs: Reading[]; ds: string[] }>();
       const n = groups.map(({ readings, docs }) => {
-        const byWindow = new Map<number, { rs: Reading[]; ds: string[] }>();
+        let fresh = 0;
         for (let i = 0; i < readings.length; i++) {
           const r = readings[i];
           if (this.known(r.id, r.window) || inTx.has(r.id) || seen?.has(r.id)) continue;
@@ -444,33 +446,35 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
           if (!g) byWindow.set(r.window, (g = { rs: [], ds: [] }));
           g.rs.push(r);
           g.ds.push(docs[i]);
-        }
-        let fresh = 0;
-        for (const [window, g] of byWindow) {
-          if (!this.windows.has(window) && !created.includes(window)) {
-            db.exec(chunkTableSql(window));
-            this.stmts.windowRow.run(window);
-            created.push(window);
-          }
-          for (let at = 0; at < g.rs.length; at += LINES_PER_CHUNK - 1) {
-            const rs = g.rs.slice(at, at + LINES_PER_CHUNK - 1);
-            const c = encodeChunk(rs, g.ds.slice(at, at + LINES_PER_CHUNK - 1));
-            this.insertFor(window).run(seq, c.n, c.bytes, c.at, c.devices, c.body);
-            added.push({ window, n: c.n, bytes: c.bytes, seq });
-            seq++;
-          }
-          for (let i = 0; i < g.rs.length; i++) {
-            const r = g.rs[i];
-            ids.push([r.id, window]);
-            fresh++;
-            const cur = newest.get(r.device_id);
-            if (!cur || cur.at <= r.received_at) newest.set(r.device_id, { device: r.device_id, at: r.received_at, json: g.ds[i], key: '' });
-          }
+          ids.push([r.id, r.window]);
+          fresh++;
+          const cur = newest.get(r.device_id);
+          if (!cur || cur.at <= r.received_at) newest.set(r.device_id, { device: r.device_id, at: r.received_at, json: docs[i], key: '' });
         }
         return fresh;
       });
+      for (const [window, g] of byWindow) {
+        if (!this.windows.has(window)) {
+          db.exec(chunkTableSql(window));
+          this.stmts.windowRow.run(window);
+          created.push(window);
+        }
+        for (let at = 0; at < g.rs.length; at += LINES_PER_CHUNK - 1) {
+          const c = encodeChunk(g.rs.slice(at, at + LINES_PER_CHUNK - 1), g.ds.slice(at, at + LINES_PER_CHUNK - 1));
+          this.insertFor(window).run(seq, c.n, c.bytes, c.at, c.devices, c.body);
+          added.push({ window, n: c.n, bytes: c.bytes, seq });
+          seq++;
+        }
+      }
       return n;
-    }).immediate();
+    });
+    let counts: number[];
+    try {
+      counts = run.immediate();
+    } catch (err) {
+      for (const w of created) this.insertStmts.delete(w); // their tables were rolled back
+      throw err;
+    }
     this.nextSeq = seq;
     this.commits++;
     const now = Date.now();
@@ -582,9 +586,9 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     const out: StoredReading[] = [];
     let seq = from < 0 ? 0 : posSeq(from);
     for (;;) {
-      const rows = stmt.all(seq, READ_STEP) as { seq: number; body: string }[];
+      const rows = stmt.all(seq, READ_STEP) as { seq: number; body: Body }[];
       for (const row of rows) {
-        const lines = row.body.split('\n');
+        const lines = bodyLines(row.body);
         for (let i = 0; i < lines.length; i++) {
           const pos = chunkPos(row.seq, i);
           if (pos <= from || lines[i].length === 0) continue;
@@ -605,9 +609,9 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   /** Blanks some lines of a chunk (quarantine, a partial delete): the row keeps its other lines and their positions; an empty chunk is deleted. */
   private blankLines(window: number, seq: number, which: (line: number) => boolean): { n: number; bytes: number; raw: string[] } {
     const t = windowTable(window);
-    const row = this.db.prepare(`SELECT n, bytes, body FROM ${t} WHERE seq = ?`).get(seq) as { n: number; bytes: number; body: string } | undefined;
+    const row = this.db.prepare(`SELECT n, bytes, body FROM ${t} WHERE seq = ?`).get(seq) as { n: number; bytes: number; body: Body } | undefined;
     if (!row) return { n: 0, bytes: 0, raw: [] };
-    const lines = row.body.split('\n');
+    const lines = bodyLines(row.body);
     let n = 0;
     let bytes = 0;
     const raw: string[] = [];
@@ -621,7 +625,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     }
     if (n === 0) return { n, bytes, raw };
     if (row.n - n <= 0) this.db.prepare(`DELETE FROM ${t} WHERE seq = ?`).run(seq);
-    else this.db.prepare(`UPDATE ${t} SET n = ?, bytes = ?, body = ? WHERE seq = ?`).run(row.n - n, Math.max(0, row.bytes - bytes), lines.join('\n'), seq);
+    else this.db.prepare(`UPDATE ${t} SET n = ?, bytes = ?, body = ? WHERE seq = ?`).run(row.n - n, Math.max(0, row.bytes - bytes), packBody(lines), seq);
     const st = this.windows.get(window)!;
     st.count -= n;
     st.bytes = Math.max(0, st.bytes - bytes);
@@ -642,11 +646,11 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     this.db.transaction(() => {
       this.quarantine('sqlite', window, String(chunkPos(seq, line)), raw, reason);
       const t = windowTable(window);
-      const row = this.db.prepare(`SELECT n, body FROM ${t} WHERE seq = ?`).get(seq) as { n: number; body: string };
-      const lines = row.body.split('\n');
+      const row = this.db.prepare(`SELECT n, body FROM ${t} WHERE seq = ?`).get(seq) as { n: number; body: Body };
+      const lines = bodyLines(row.body);
       lines[line] = '';
       if (row.n <= 1) this.db.prepare(`DELETE FROM ${t} WHERE seq = ?`).run(seq);
-      else this.db.prepare(`UPDATE ${t} SET n = n - 1, body = ? WHERE seq = ?`).run(lines.join('\n'), seq);
+      else this.db.prepare(`UPDATE ${t} SET n = n - 1, body = ? WHERE seq = ?`).run(packBody(lines), seq);
       const st = this.windows.get(window)!;
       st.count -= 1;
       this.snapshot(window);
@@ -668,8 +672,8 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     const t = windowTable(window);
     const cutSeq = posSeq(n);
     const dropped = this.db.transaction(() => {
-      const top = this.db.prepare(`SELECT seq, body FROM ${t} ORDER BY seq DESC LIMIT 1`).get() as { seq: number; body: string } | undefined;
-      const all = !top || top.seq < cutSeq || (top.seq === cutSeq && top.body.split('\n').length - 1 <= posLine(n));
+      const top = this.db.prepare(`SELECT seq, body FROM ${t} ORDER BY seq DESC LIMIT 1`).get() as { seq: number; body: Body } | undefined;
+      const all = !top || top.seq < cutSeq || (top.seq === cutSeq && bodyLines(top.body).length - 1 <= posLine(n));
       if (!all) return null;
       const count = st.count;
       this.db.exec(`DROP TABLE ${t}`);
@@ -728,15 +732,15 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     const out: DeviceEntry[] = [];
     const needle = deviceNeedle(deviceId);
     const mark = `,${JSON.stringify(deviceId)},`;
-    let rows: { seq: number; body: string }[];
+    let rows: { seq: number; body: Body }[];
     try {
-      rows = this.db.prepare(`SELECT seq, body FROM ${windowTable(window)} WHERE instr(devices, ?) > 0 ORDER BY seq`).all(needle) as { seq: number; body: string }[];
+      rows = this.db.prepare(`SELECT seq, body FROM ${windowTable(window)} WHERE instr(devices, ?) > 0 ORDER BY seq`).all(needle) as { seq: number; body: Body }[];
     } catch (err) {
       if (!this.windows.has(window)) return []; // dropped meanwhile
       throw err;
     }
     for (const row of rows) {
-      for (const line of row.body.split('\n')) {
+      for (const line of bodyLines(row.body)) {
         if (!line.includes(mark)) continue;
         const d = decodeLine(line);
         if (typeof d !== 'string' && d.device_id === deviceId) out.push({ id: d.id, received_at: d.received_at, doc: d.doc });

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import { BSON } from 'mongodb';
 import { elementRecords } from '../../gateway/buffer/redis-chunks.ts';
+import { bodyLines, packBody, type Body } from '../../gateway/buffer/sqlite-chunks.ts';
 
 /**
  * Every reading id the buffer would upload, read straight from the SQLite file and the Redis
@@ -45,15 +46,16 @@ export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: st
 
 /**
  * Ids of every reading in the SQLite buffer's window tables (`w_<window>`, one row per append
- * call, one line per reading, an empty line for a deleted or quarantined one: sqlite-chunks.ts).
+ * commit, one line per reading, an empty line for a deleted or quarantined one; the body deflated:
+ * sqlite-chunks.ts reads it).
  * A damaged line yields no id, like a damaged Redis record.
  */
 export function sqliteReadingIds(db: Database.Database): string[] {
   const ids: string[] = [];
   const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'w_[0-9m]*'").pluck().all() as string[];
   for (const t of tables) {
-    for (const body of db.prepare(`SELECT body FROM "${t}" ORDER BY seq`).pluck().iterate() as Iterable<string>) {
-      for (const line of body.split('\n')) {
+    for (const body of db.prepare(`SELECT body FROM "${t}" ORDER BY seq`).pluck().iterate() as Iterable<Body>) {
+      for (const line of bodyLines(body)) {
         if (line.length === 0) continue;
         const id = lineIdOf(line);
         if (id !== null) ids.push(id);
@@ -69,8 +71,8 @@ export function sqliteRows(db: Database.Database): { id: string; device_id: stri
   const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'w_[0-9m]*'").pluck().all() as string[];
   for (const t of tables) {
     const window = t.startsWith('w_m') ? -Number(t.slice(3)) : Number(t.slice(2));
-    for (const body of db.prepare(`SELECT body FROM "${t}" ORDER BY seq`).pluck().iterate() as Iterable<string>) {
-      for (const line of body.split('\n')) {
+    for (const body of db.prepare(`SELECT body FROM "${t}" ORDER BY seq`).pluck().iterate() as Iterable<Body>) {
+      for (const line of bodyLines(body)) {
         try {
           const [id, device_id, , received_at, doc] = JSON.parse(line) as [string, string, string, number, unknown];
           out.push({ id, device_id, window, received_at, doc: JSON.stringify(doc) });
@@ -86,8 +88,8 @@ export function truncateSqliteLines(db: Database.Database, n: number, prefix = '
   const cut: string[] = [];
   const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'w_[0-9m]*'").pluck().all() as string[];
   for (const t of tables) {
-    for (const row of db.prepare(`SELECT seq, body FROM "${t}"`).all() as { seq: number; body: string }[]) {
-      const lines = row.body.split('\n');
+    for (const row of db.prepare(`SELECT seq, body FROM "${t}"`).all() as { seq: number; body: Body }[]) {
+      const lines = bodyLines(row.body);
       let changed = false;
       for (let i = 0; i < lines.length && cut.length < n; i++) {
         const id = lineIdOf(lines[i]);
@@ -96,7 +98,7 @@ export function truncateSqliteLines(db: Database.Database, n: number, prefix = '
         cut.push(id);
         changed = true;
       }
-      if (changed) db.prepare(`UPDATE "${t}" SET body = ? WHERE seq = ?`).run(lines.join('\n'), row.seq);
+      if (changed) db.prepare(`UPDATE "${t}" SET body = ? WHERE seq = ?`).run(packBody(lines), row.seq);
       if (cut.length >= n) return cut;
     }
   }
