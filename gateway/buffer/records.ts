@@ -49,20 +49,6 @@ export function parseReading(raw: string, window: number): Reading | string {
   return { id: v.id, device_id: v.device_id, group_id: v.group_id, window, received_at: v.received_at, doc };
 }
 
-/** Newest-first merge of device readings from several stores, each reading once (by id). */
-export function mergeDeviceEntries(lists: DeviceEntry[][], limit: number): ReadingDoc[] {
-  const seen = new Set<string>();
-  const all = lists.flat().sort((a, b) => b.received_at - a.received_at);
-  const out: ReadingDoc[] = [];
-  for (const e of all) {
-    if (seen.has(e.id)) continue;
-    seen.add(e.id);
-    out.push(e.doc);
-    if (out.length >= limit) break;
-  }
-  return out;
-}
-
 /** Per device the entry with the greatest receive time (ties: the first list wins). */
 export function mergeLatest(lists: LatestEntry[][]): ReadingDoc[] {
   const best = new Map<string, LatestEntry>();

@@ -20,8 +20,6 @@ export interface RedisStoreOptions {
   opTimeoutMs?: number;
   /** Where unreadable list elements go (the SQLite store). */
   sink?: QuarantineSink;
-  /** At most this many readings are scanned by one `deviceReadings` call. */
-  deviceScanBudget?: number;
   /** A device's `latest` entry is rewritten at most this often (latest-throttle.ts); 0: every reading. */
   latestEveryMs?: number;
   log?: Logger;
@@ -360,51 +358,6 @@ export class RedisStore implements ReadingStore {
   /** A device's readings, newest first, complete (device-pages.ts): the first `limit`. */
   async deviceReadings(deviceId: string, query: DeviceQuery): Promise<ReadingDoc[]> {
     return (await devicePage([{ windows: () => this.windowsNewest(), entries: (d, w) => this.deviceWindowEntries(d, w) }], deviceId, query)).readings;
-  }
-
-  /**
-   * A device's readings, newest windows first, scanning each list from its tail in steps and at
-   * most `deviceScanBudget` readings in all (neither store keeps a per-device index: one less to
-   * write per reading). A list is in arrival order, so once the device's readings are older than
-   * `from` (with a minute of margin for readings that raced each other) the rest of that window
-   * is older still.
-   */
-  async deviceEntries(deviceId: string, query: DeviceQuery): Promise<DeviceEntry[]> {
-    const from = query.from ?? 0;
-    const to = query.to ?? Number.MAX_SAFE_INTEGER;
-    const margin = 60_000;
-    let budget = this.opts.deviceScanBudget ?? 20_000;
-    // Elements per step: a chunk element can hold a whole append call's readings.
-    const step = 100;
-    // Every element names its device as the record's second field: a cheap test before JSON.parse.
-    const needle = `"device_id":${JSON.stringify(deviceId)}`;
-    const out: DeviceEntry[] = [];
-    const windows = await this.op(this.redis.zrevrange(`${this.p}windows`, 0, -1), 'redis windows');
-    for (const w of windows) {
-      // Indexes from the head, from a length read once: appends meanwhile do not shift them.
-      let end = (await this.op(this.redis.llen(this.list(w)), 'redis device scan')) - 1;
-      let older = false;
-      while (end >= 0 && budget > 0 && out.length < query.limit && !older) {
-        const start = Math.max(0, end - step + 1);
-        const items = await this.op(this.redis.lrange(this.list(w), start, end), 'redis device scan');
-        if (items.length === 0) break;
-        for (let k = items.length - 1; k >= 0 && out.length < query.limit && budget > 0; k--) {
-          const records = elementRecords(items[k]);
-          budget -= records.length;
-          if (!items[k].includes(needle)) continue;
-          for (let j = records.length - 1; j >= 0 && out.length < query.limit; j--) {
-            if (!records[j].includes(needle)) continue;
-            const r = parseReading(records[j], Number(w));
-            if (typeof r === 'string' || r.device_id !== deviceId) continue;
-            if (r.received_at < from - margin) older = true;
-            if (r.received_at >= from && r.received_at <= to) out.push({ id: r.id, received_at: r.received_at, doc: r.doc });
-          }
-        }
-        end = start - 1;
-      }
-      if (budget <= 0 || out.length >= query.limit) break;
-    }
-    return out.sort((a, b) => b.received_at - a.received_at);
   }
 
   /** Window starts holding readings, newest first. */
