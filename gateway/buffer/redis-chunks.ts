@@ -49,12 +49,19 @@ export function buildAppendCall(
   prefix: string,
   callers: readonly { readings: Reading[] }[],
   pickLatest: (candidates: Iterable<LatestCandidate>) => LatestCandidate[] = (c) => [...c],
+  ackedRecord?: (deviceId: string) => string,
 ): AppendCall {
   const byWindow = new Map<number, WindowChunk>();
   const fresh = callers.map((c) => c.readings.length);
   const latest = new Map<string, LatestCandidate>();
+  const ackedDevices = new Set<string>();
+  let lastAcked = '';
   for (let owner = 0; owner < callers.length; owner++) {
     for (const r of callers[owner].readings) {
+      if (ackedRecord && r.device_id !== lastAcked && r.id.startsWith('dev:')) {
+        lastAcked = r.device_id;
+        ackedDevices.add(r.device_id);
+      }
       let chunk = byWindow.get(r.window);
       if (!chunk) {
         chunk = { window: r.window, lines: [], owners: [], check: [], seen: new Set() };
@@ -80,15 +87,31 @@ export function buildAppendCall(
     args.push(String(c.window), encodeChunk(c.lines), String(c.lines.length), String(c.check.length / 2));
     for (const v of c.check) args.push(v);
   }
+  pushAcked(args, ackedDevices, ackedRecord);
   pushLatest(args, pickLatest(latest.values()));
   return { args, chunks, fresh };
 }
 
 /** The ARGV of APPEND_LUA that writes only `latest` entries (no window). */
 export function latestOnlyCall(prefix: string, entries: readonly LatestCandidate[]): string[] {
-  const args = [prefix, '0'];
+  const args = [prefix, '0', '0'];
   pushLatest(args, entries);
   return args;
+}
+
+/** The acknowledged-record section: a count, then (device_id, serialized record) pairs (acked-ledger.ts). */
+function pushAcked(args: (string | Buffer)[], devices: ReadonlySet<string>, record: ((deviceId: string) => string) | undefined): void {
+  const at = args.length;
+  args.push('0');
+  if (!record) return;
+  let n = 0;
+  for (const d of devices) {
+    const rec = record(d);
+    if (rec === '') continue;
+    args.push(d, rec);
+    n++;
+  }
+  args[at] = String(n);
 }
 
 function pushLatest(args: (string | Buffer)[], entries: readonly LatestCandidate[]): void {

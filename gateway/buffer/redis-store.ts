@@ -23,6 +23,8 @@ export interface RedisStoreOptions {
   deviceScanBudget?: number;
   /** A device's `latest` entry is rewritten at most this often (latest-throttle.ts); 0: every reading. */
   latestEveryMs?: number;
+  /** A device's acknowledged-record, serialized ('' for none): written by the same script as its readings (acked-ledger.ts). */
+  ackedRecord?: (deviceId: string) => string;
   log?: Logger;
   metrics?: Metrics;
 }
@@ -215,7 +217,7 @@ export class RedisStore implements ReadingStore {
   }
 
   private async appendNow(callers: QueuedAppend[]): Promise<void> {
-    const call = buildAppendCall(this.p, callers, (c) => this.latest.take(c));
+    const call = buildAppendCall(this.p, callers, (c) => this.latest.take(c), this.opts.ackedRecord);
     // The lines are in the encoded chunks now; dropped here so ~0.5 KB per reading does not
     // outlive the round trip (young objects that live through two scavenges get promoted).
     for (const c of call.chunks) c.lines.length = 0;
@@ -234,6 +236,27 @@ export class RedisStore implements ReadingStore {
 
   private async writeLatest(entries: LatestCandidate[]): Promise<void> {
     await withTimeout(this.redis.iotgwAppend(...latestOnlyCall(this.p, entries)), this.writeTimeoutMs, 'redis latest');
+  }
+
+  /** Every device's stored acknowledged-record (acked-ledger.ts). */
+  async ackedRecords(): Promise<Record<string, string>> {
+    return this.op(this.redis.hgetall(`${this.p}acked`), 'redis acked');
+  }
+
+  /** Rewrites the acknowledged-records of these devices ('' deletes one): the pruning of forgotten devices. */
+  async writeAcked(devices: Iterable<string>, record: (deviceId: string) => string): Promise<void> {
+    const put: string[] = [];
+    const del: string[] = [];
+    for (const d of devices) {
+      const rec = record(d);
+      if (rec === '') del.push(d);
+      else put.push(d, rec);
+    }
+    const pipe = this.redis.pipeline();
+    for (let i = 0; i < put.length; i += 2000) pipe.hset(`${this.p}acked`, ...put.slice(i, i + 2000));
+    for (let i = 0; i < del.length; i += 1000) pipe.hdel(`${this.p}acked`, ...del.slice(i, i + 1000));
+    if (put.length + del.length === 0) return;
+    for (const [err] of (await this.op(pipe.exec(), 'redis acked')) ?? []) if (err) throw err;
   }
 
   private op<T>(p: Promise<T>, what: string): Promise<T> {

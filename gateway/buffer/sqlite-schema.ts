@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 
 /**
  * The SQLite buffer's tables. `readings` (seq AUTOINCREMENT = `pos`, id UNIQUE, indexed by
- * (window, seq) only), `latest`, `quarantine`, `meta` (migrations run), `window_stats`.
+ * (window, seq) only), `latest`, `quarantine`, `meta` (migrations run), `window_stats`, `acked`.
  */
 
 /**
@@ -25,6 +25,9 @@ CREATE INDEX IF NOT EXISTS readings_window_seq ON readings(window, seq);
 CREATE TABLE IF NOT EXISTS latest(device_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine(id INTEGER PRIMARY KEY, source TEXT NOT NULL, window INTEGER, pos TEXT, raw TEXT, reason TEXT, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+-- The acknowledged-record (acked-ledger.ts): one row per device, its serialized record, rewritten
+-- in the transaction that stores the device's readings (and by the mirror of Redis's records).
+CREATE TABLE IF NOT EXISTS acked(device_id TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
 -- Per-window count and bytes, kept by triggers so listWindows() never scans readings and stays
 -- right whoever writes the table (a test, a migration, the sqlite3 shell). max_at: see TRIGGERS.
 CREATE TABLE IF NOT EXISTS window_stats(window INTEGER PRIMARY KEY, count INTEGER NOT NULL, bytes INTEGER NOT NULL, max_at INTEGER);

@@ -35,6 +35,12 @@ export interface SqliteStoreOptions {
   latestEveryMs?: number;
   /** The checkpoint worker's settings (wal-checkpointer.ts); false keeps checkpoints on the event loop. */
   checkpointer?: Omit<WalCheckpointerOptions, 'path' | 'db' | 'log'> | false;
+  /**
+   * The acknowledged-record of a device, serialized (acked-ledger.ts), or '' for none. Each
+   * transaction that takes readings with a device-given id (`dev:`) rewrites the `acked` row of
+   * each such device from it, in the same transaction: one row per device per commit.
+   */
+  ackedRecord?: (deviceId: string) => string;
   /** How the WAL is fsynced in 'full' mode; default fs.fsync on the thread pool. A seam for tests. */
   syncWal?: SyncWal;
   log?: Logger;
@@ -190,6 +196,9 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
          FROM readings WHERE window = @window AND seq < @before ORDER BY seq DESC LIMIT @n`).raw(),
       quarantine: db.prepare('INSERT INTO quarantine(source, window, pos, raw, reason, at) VALUES (?, ?, ?, ?, ?, ?)'),
       delOne: db.prepare('DELETE FROM readings WHERE seq = ?'),
+      ackedPut: db.prepare('INSERT INTO acked(device_id, record) VALUES (?, ?) ON CONFLICT(device_id) DO UPDATE SET record = excluded.record'),
+      ackedDel: db.prepare('DELETE FROM acked WHERE device_id = ?'),
+      ackedAll: db.prepare<[], { device_id: string; record: string }>('SELECT device_id, record FROM acked'),
     };
   }
 
@@ -308,10 +317,17 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     const counts = db.transaction(() => {
       // Each device's newest new reading of the whole transaction: one `latest` candidate per device.
       const newest = new Map<string, LatestCandidate>();
+      const ackedRecord = this.opts.ackedRecord;
+      let ackedDevices: Set<string> | null = null;
+      let lastDevice = '';
       const n = groups.map(({ readings, docs }) => {
         let fresh = 0;
         for (let i = 0; i < readings.length; i++) {
           const r = readings[i];
+          if (ackedRecord && r.device_id !== lastDevice && r.id.startsWith('dev:')) {
+            lastDevice = r.device_id;
+            (ackedDevices ??= new Set()).add(r.device_id);
+          }
           if (s.insert.run(r.id, r.device_id, r.group_id, r.window, r.received_at, docs[i]).changes === 1) {
             fresh++;
             const cur = newest.get(r.device_id);
@@ -320,6 +336,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
         }
         return fresh;
       });
+      if (ackedDevices && ackedRecord) this.putAcked(ackedDevices, ackedRecord);
       // Last in the transaction: nothing after it can roll back readings the throttle now counts.
       for (const c of this.latest.take(newest.values())) s.latest.run(c.device, c.at, c.json);
       return n;
@@ -327,6 +344,28 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     this.commits++;
     this.latest.armTrailing();
     return counts;
+  }
+
+  private putAcked(devices: Iterable<string>, record: (deviceId: string) => string): void {
+    for (const d of devices) {
+      const rec = record(d);
+      if (rec === '') this.stmts.ackedDel.run(d);
+      else this.stmts.ackedPut.run(d, rec);
+    }
+  }
+
+  /**
+   * Rewrites the `acked` rows of these devices from `record` ('' deletes the row) in one
+   * transaction: the mirror of what Redis acknowledged, and the pruning of forgotten devices. Not
+   * fsynced on its own (the next commit's fsync covers it).
+   */
+  writeAcked(devices: Iterable<string>, record: (deviceId: string) => string): void {
+    this.db.transaction(() => this.putAcked(devices, record)).immediate();
+  }
+
+  /** Every device's stored acknowledged-record. */
+  ackedRecords(): { device_id: string; record: string }[] {
+    return this.stmts.ackedAll.all();
   }
 
   /** The trailing `latest` writes, one transaction for all that are due. Not fsynced on its own: the next commit's fsync or checkpoint covers it (it is a view). */
