@@ -7,7 +7,7 @@ import { SqliteStore } from './sqlite-store.ts';
 import { RedisStore } from './redis-store.ts';
 import { InDoubtLedger } from './in-doubt.ts';
 import { ReentrantMutex } from './mutex.ts';
-import { AckedLedger } from './acked-ledger.ts';
+import { AckedLedger, recordsWith } from './acked-ledger.ts';
 import { consolidateWindow, type ConsolidateResult } from './consolidate.ts';
 import { runMaintenance, updateGauges, type MaintenanceReport, type RetentionContext, type StoredWindow } from './retention.ts';
 import { mergeDeviceEntries, mergeLatest, type DeviceEntry, type LatestEntry } from './records.ts';
@@ -85,10 +85,12 @@ export class Buffer {
   private readonly now: () => number;
   private opened = false;
   /**
-   * What was acknowledged, per (device_id, boot_id): the union of both stores' records, plus the
-   * writes under way (added before the write, taken back if it fails). See README.md.
+   * What was acknowledged, per (device_id, boot_id): the union of both stores' records and of the
+   * writes that succeeded since. See README.md.
    */
   readonly acked = new AckedLedger();
+  /** The seqs of writes under way (so a concurrent retry waits for them); never persisted. Unbounded in practice: it holds only in-flight readings. */
+  private readonly pending = new AckedLedger({ maxBootsPerDevice: 1 << 20, maxIntervalsPerBoot: 1 << 20 });
   private readonly inflight = new Set<InFlight>();
   /** Devices whose record changed by a Redis write since it was last mirrored into SQLite. */
   private mirrorDirty = new Set<string>();
@@ -100,11 +102,11 @@ export class Buffer {
     const { config, log, metrics } = deps;
     this.windowMs = config.window_seconds * 1000;
     this.now = deps.now ?? Date.now;
-    const ackedRecord = (deviceId: string): string => this.acked.serialize(deviceId);
-    this.sqlite = new SqliteStore({ path: config.sqlite.path, groupCommitMs: config.sqlite.group_commit_ms, synchronous: config.sqlite.synchronous, latestEveryMs: config.sqlite.latest_every_ms, checkpointer: config.sqlite.checkpoint_worker ? {} : false, ackedRecord, log, metrics });
+    const ackedRecords = this.recordsFor;
+    this.sqlite = new SqliteStore({ path: config.sqlite.path, groupCommitMs: config.sqlite.group_commit_ms, synchronous: config.sqlite.synchronous, latestEveryMs: config.sqlite.latest_every_ms, checkpointer: config.sqlite.checkpoint_worker ? {} : false, ackedRecords, log, metrics });
     this.inDoubt = new InDoubtLedger(this.sqlite);
     if (config.redis.url !== 'none') {
-      this.redis = new RedisStore({ url: config.redis.url, keyPrefix: config.redis.key_prefix, writeTimeoutMs: config.redis.write_timeout_ms, latestEveryMs: config.redis.latest_every_ms, sink: this.sqlite, ackedRecord, log, metrics });
+      this.redis = new RedisStore({ url: config.redis.url, keyPrefix: config.redis.key_prefix, writeTimeoutMs: config.redis.write_timeout_ms, latestEveryMs: config.redis.latest_every_ms, sink: this.sqlite, ackedRecords, log, metrics });
     }
   }
 
@@ -185,9 +187,9 @@ export class Buffer {
    *
    * Exactly once per (device_id, boot_id, seq): a reading the acknowledged-record holds is
    * answered as a duplicate and not written again; one that a write under way holds waits for that
-   * write and is then a duplicate (or, if it failed, written here). The new ones join the record
-   * before the write, so the store persists the record with them in the same script/transaction,
-   * and leave it again if no store took them.
+   * write and is then a duplicate (or, if it failed, written here). The store persists the durable
+   * record plus this write's seqs in the same script/transaction (`recordsFor`); they join the
+   * durable record in memory once the write succeeded.
    */
   async append(readings: Reading[]): Promise<AppendResult> {
     const added: Reading[] = [];
@@ -211,13 +213,18 @@ export class Buffer {
     }
     try {
       const res = await this.write(fresh);
-      if (res.store === 'redis') for (const r of added) this.mirrorDirty.add(r.device_id);
+      if (added.length > 0) {
+        const now = this.now();
+        for (const r of added) {
+          const k = ackKey(r)!;
+          this.acked.add(r.device_id, k.boot, k.seq, now);
+          if (res.store === 'redis') this.mirrorDirty.add(r.device_id);
+        }
+      }
       return { stored: res.stored, duplicates: known + res.duplicates, store: res.store };
-    } catch (err) {
-      this.unadmit(added);
-      throw err;
     } finally {
       if (flight) {
+        this.unpend(added);
         this.inflight.delete(flight);
         settle();
       }
@@ -225,10 +232,10 @@ export class Buffer {
   }
 
   /**
-   * One synchronous pass over the batch: readings the record holds are duplicates (`admitted`
-   * false), unless a write under way holds them: then the pass is undone and that write's promise
-   * returned, to wait for. The others are added to the record and listed in `added`. Returns how
-   * many were duplicates.
+   * One synchronous pass over the batch: readings the durable record holds are duplicates
+   * (`admitted` false); one a write under way holds makes the pass undo itself and return that
+   * write's promise, to wait for; a repeat within the batch is a duplicate. The others join
+   * `pending` and are listed in `added`. Returns how many were duplicates.
    */
   private admit(readings: Reading[], added: Reading[], admitted: boolean[]): number | Promise<unknown> {
     const now = this.now();
@@ -243,17 +250,22 @@ export class Buffer {
         continue;
       }
       if (this.acked.has(r.device_id, k.boot, k.seq)) {
-        const holder = this.inflight.size > 0 ? this.inFlightHolding(r.id) : undefined;
-        if (holder) {
-          this.unadmit(added);
-          return holder.done;
-        }
         admitted[i] = false;
         known++;
         continue;
       }
+      if (this.inflight.size + added.length > 0 && this.pending.has(r.device_id, k.boot, k.seq)) {
+        const holder = this.inflight.size > 0 ? this.inFlightHolding(r.id) : undefined;
+        if (holder) {
+          this.unpend(added);
+          return holder.done;
+        }
+        admitted[i] = false; // a repeat within this batch: its first copy is written with it
+        known++;
+        continue;
+      }
       if (flagged && this.acked.isForgotten(r.device_id, k.boot, k.seq)) unverified++;
-      this.acked.add(r.device_id, k.boot, k.seq, now);
+      this.pending.add(r.device_id, k.boot, k.seq, now);
       added.push(r);
       admitted[i] = true;
     }
@@ -261,14 +273,30 @@ export class Buffer {
     return known;
   }
 
-  /** Takes readings that no store took back out of the record. */
-  private unadmit(added: Reading[]): void {
+  /** Takes readings out of `pending` (their write settled, or the pass was undone). */
+  private unpend(added: Reading[]): void {
     for (const r of added) {
       const k = ackKey(r)!;
-      this.acked.remove(r.device_id, k.boot, k.seq);
+      this.pending.remove(r.device_id, k.boot, k.seq);
     }
     added.length = 0;
   }
+
+  /**
+   * The records a store persists with one call or transaction (store.ts AckedRecordsFor): per
+   * device of its keyed readings, the durable record plus these readings. Never the seqs of other
+   * writes under way: one of those may still fail, and a persisted record must not claim a
+   * reading no store took (a retry of it would be refused as a duplicate: a loss).
+   */
+  private readonly recordsFor = (appends: readonly (readonly Reading[])[]): [string, string][] =>
+    recordsWith(this.acked, (visit) => {
+      for (const readings of appends) {
+        for (const r of readings) {
+          const k = ackKey(r);
+          if (k !== null) visit(r.device_id, k.boot, k.seq);
+        }
+      }
+    }, this.now());
 
   private inFlightHolding(id: string): InFlight | undefined {
     for (const f of this.inflight) {
@@ -319,7 +347,7 @@ export class Buffer {
     const devices = this.mirrorDirty;
     this.mirrorDirty = new Set();
     try {
-      this.sqlite.writeAcked(devices, (d) => this.acked.serialize(d));
+      this.sqlite.writeAcked([...devices].map((d): [string, string] => [d, this.acked.serialize(d)]));
     } catch (err) {
       for (const d of devices) this.mirrorDirty.add(d);
       this.deps.log.warn({ err: (err as Error).message, devices: devices.size }, 'mirroring the acknowledged-record into SQLite failed; retrying on the next tick');
@@ -370,9 +398,9 @@ export class Buffer {
     // Devices still there are rewritten by their next write; the gone ones lose their rows now.
     const gone = [...before].filter((d) => this.acked.serialize(d) === '');
     if (gone.length === 0) return dropped;
-    const none = (): string => '';
-    this.sqlite.writeAcked(gone, none);
-    await this.fromRedis((r) => r.writeAcked(gone, none), undefined);
+    const none = gone.map((d): [string, string] => [d, '']);
+    this.sqlite.writeAcked(none);
+    await this.fromRedis((r) => r.writeAcked(none), undefined);
     return dropped;
   }
 

@@ -1,6 +1,7 @@
 import type { Reading, StoredReading } from '../reading.ts';
 import { parseReading } from './records.ts';
 import type { LatestCandidate } from './latest-throttle.ts';
+import type { AckedRecordsFor } from './store.ts';
 
 /**
  * The gateway's half of the Redis chunk layout (see redis-scripts.ts): building one append call
@@ -49,19 +50,13 @@ export function buildAppendCall(
   prefix: string,
   callers: readonly { readings: Reading[] }[],
   pickLatest: (candidates: Iterable<LatestCandidate>) => LatestCandidate[] = (c) => [...c],
-  ackedRecord?: (deviceId: string) => string,
+  ackedRecords?: AckedRecordsFor,
 ): AppendCall {
   const byWindow = new Map<number, WindowChunk>();
   const fresh = callers.map((c) => c.readings.length);
   const latest = new Map<string, LatestCandidate>();
-  const ackedDevices = new Set<string>();
-  let lastAcked = '';
   for (let owner = 0; owner < callers.length; owner++) {
     for (const r of callers[owner].readings) {
-      if (ackedRecord && r.device_id !== lastAcked && r.id.startsWith('dev:')) {
-        lastAcked = r.device_id;
-        ackedDevices.add(r.device_id);
-      }
       let chunk = byWindow.get(r.window);
       if (!chunk) {
         chunk = { window: r.window, lines: [], owners: [], check: [], seen: new Set() };
@@ -87,7 +82,7 @@ export function buildAppendCall(
     args.push(String(c.window), encodeChunk(c.lines), String(c.lines.length), String(c.check.length / 2));
     for (const v of c.check) args.push(v);
   }
-  pushAcked(args, ackedDevices, ackedRecord);
+  pushAcked(args, ackedRecords ? ackedRecords(callers.map((c) => c.readings)) : []);
   pushLatest(args, pickLatest(latest.values()));
   return { args, chunks, fresh };
 }
@@ -100,13 +95,11 @@ export function latestOnlyCall(prefix: string, entries: readonly LatestCandidate
 }
 
 /** The acknowledged-record section: a count, then (device_id, serialized record) pairs (acked-ledger.ts). */
-function pushAcked(args: (string | Buffer)[], devices: ReadonlySet<string>, record: ((deviceId: string) => string) | undefined): void {
+function pushAcked(args: (string | Buffer)[], records: readonly [string, string][]): void {
   const at = args.length;
   args.push('0');
-  if (!record) return;
   let n = 0;
-  for (const d of devices) {
-    const rec = record(d);
+  for (const [d, rec] of records) {
     if (rec === '') continue;
     args.push(d, rec);
     n++;

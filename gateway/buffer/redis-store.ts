@@ -2,7 +2,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
-import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
+import type { AckedRecordsFor, DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
 import { parseReading, type DeviceEntry, type LatestEntry } from './records.ts';
 import { buildAppendCall, decodeElement, elementRecords, latestOnlyCall, type BadEntry } from './redis-chunks.ts';
 import { LatestThrottle, withWaiting, type LatestCandidate } from './latest-throttle.ts';
@@ -23,8 +23,8 @@ export interface RedisStoreOptions {
   deviceScanBudget?: number;
   /** A device's `latest` entry is rewritten at most this often (latest-throttle.ts); 0: every reading. */
   latestEveryMs?: number;
-  /** A device's acknowledged-record, serialized ('' for none): written by the same script as its readings (acked-ledger.ts). */
-  ackedRecord?: (deviceId: string) => string;
+  /** The acknowledged-records written by the same script as the readings (store.ts, acked-ledger.ts). */
+  ackedRecords?: AckedRecordsFor;
   log?: Logger;
   metrics?: Metrics;
 }
@@ -217,7 +217,7 @@ export class RedisStore implements ReadingStore {
   }
 
   private async appendNow(callers: QueuedAppend[]): Promise<void> {
-    const call = buildAppendCall(this.p, callers, (c) => this.latest.take(c), this.opts.ackedRecord);
+    const call = buildAppendCall(this.p, callers, (c) => this.latest.take(c), this.opts.ackedRecords);
     // The lines are in the encoded chunks now; dropped here so ~0.5 KB per reading does not
     // outlive the round trip (young objects that live through two scavenges get promoted).
     for (const c of call.chunks) c.lines.length = 0;
@@ -244,11 +244,10 @@ export class RedisStore implements ReadingStore {
   }
 
   /** Rewrites the acknowledged-records of these devices ('' deletes one): the pruning of forgotten devices. */
-  async writeAcked(devices: Iterable<string>, record: (deviceId: string) => string): Promise<void> {
+  async writeAcked(records: Iterable<[string, string]>): Promise<void> {
     const put: string[] = [];
     const del: string[] = [];
-    for (const d of devices) {
-      const rec = record(d);
+    for (const [d, rec] of records) {
       if (rec === '') del.push(d);
       else put.push(d, rec);
     }

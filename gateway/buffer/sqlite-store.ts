@@ -9,6 +9,7 @@ import { parseDoc, type LatestEntry, type DeviceEntry } from './records.ts';
 import { WalSync, fsyncFd, type SyncWal } from './wal-sync.ts';
 import { WalCheckpointer, type WalCheckpointerOptions } from './wal-checkpointer.ts';
 import { MIGRATIONS, SCHEMA } from './sqlite-schema.ts';
+import type { AckedRecordsFor } from './store.ts';
 import { scanDevice } from './sqlite-device-scan.ts';
 import { LatestThrottle, withWaiting, type LatestCandidate } from './latest-throttle.ts';
 
@@ -36,11 +37,11 @@ export interface SqliteStoreOptions {
   /** The checkpoint worker's settings (wal-checkpointer.ts); false keeps checkpoints on the event loop. */
   checkpointer?: Omit<WalCheckpointerOptions, 'path' | 'db' | 'log'> | false;
   /**
-   * The acknowledged-record of a device, serialized (acked-ledger.ts), or '' for none. Each
-   * transaction that takes readings with a device-given id (`dev:`) rewrites the `acked` row of
-   * each such device from it, in the same transaction: one row per device per commit.
+   * The acknowledged-records to persist with a write (acked-ledger.ts): given the readings of
+   * the transaction's appends, (device_id, serialized record) pairs ('' deletes the row), written
+   * in the same transaction: one row per device per commit.
    */
-  ackedRecord?: (deviceId: string) => string;
+  ackedRecords?: AckedRecordsFor;
   /** How the WAL is fsynced in 'full' mode; default fs.fsync on the thread pool. A seam for tests. */
   syncWal?: SyncWal;
   log?: Logger;
@@ -317,17 +318,10 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     const counts = db.transaction(() => {
       // Each device's newest new reading of the whole transaction: one `latest` candidate per device.
       const newest = new Map<string, LatestCandidate>();
-      const ackedRecord = this.opts.ackedRecord;
-      let ackedDevices: Set<string> | null = null;
-      let lastDevice = '';
       const n = groups.map(({ readings, docs }) => {
         let fresh = 0;
         for (let i = 0; i < readings.length; i++) {
           const r = readings[i];
-          if (ackedRecord && r.device_id !== lastDevice && r.id.startsWith('dev:')) {
-            lastDevice = r.device_id;
-            (ackedDevices ??= new Set()).add(r.device_id);
-          }
           if (s.insert.run(r.id, r.device_id, r.group_id, r.window, r.received_at, docs[i]).changes === 1) {
             fresh++;
             const cur = newest.get(r.device_id);
@@ -336,7 +330,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
         }
         return fresh;
       });
-      if (ackedDevices && ackedRecord) this.putAcked(ackedDevices, ackedRecord);
+      if (this.opts.ackedRecords) this.putAcked(this.opts.ackedRecords(groups.map((g) => g.readings)));
       // Last in the transaction: nothing after it can roll back readings the throttle now counts.
       for (const c of this.latest.take(newest.values())) s.latest.run(c.device, c.at, c.json);
       return n;
@@ -346,9 +340,8 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     return counts;
   }
 
-  private putAcked(devices: Iterable<string>, record: (deviceId: string) => string): void {
-    for (const d of devices) {
-      const rec = record(d);
+  private putAcked(records: Iterable<[string, string]>): void {
+    for (const [d, rec] of records) {
       if (rec === '') this.stmts.ackedDel.run(d);
       else this.stmts.ackedPut.run(d, rec);
     }
@@ -359,8 +352,8 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
    * transaction: the mirror of what Redis acknowledged, and the pruning of forgotten devices. Not
    * fsynced on its own (the next commit's fsync covers it).
    */
-  writeAcked(devices: Iterable<string>, record: (deviceId: string) => string): void {
-    this.db.transaction(() => this.putAcked(devices, record)).immediate();
+  writeAcked(records: Iterable<[string, string]>): void {
+    this.db.transaction(() => this.putAcked(records)).immediate();
   }
 
   /** Every device's stored acknowledged-record. */
