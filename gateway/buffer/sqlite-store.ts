@@ -111,6 +111,13 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
   /** A group waits for the running WAL fsync (see flush). */
   private holding = false;
   private readonly latest: LatestThrottle;
+  /**
+   * Readings of commits whose callers still wait for the WAL fsync: not yet acknowledged, so not
+   * in the caller's durable record, but committed before any later transaction, so a later
+   * transaction's acknowledged-records include them (a record must not fall behind what an
+   * earlier commit of this file stored).
+   */
+  private readonly unsynced = new Set<Reading[][]>();
 
   constructor(private readonly opts: SqliteStoreOptions) {
     this.groupCommitMs = opts.groupCommitMs ?? 0;
@@ -266,13 +273,19 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       return;
     }
     this.checkpointer?.committed();
+    const committed = batch.map((p) => p.readings);
+    if (this.wal && this.opts.ackedRecords) this.unsynced.add(committed);
+    // Dropped a turn later, once the callers' continuations have put these readings into their
+    // durable record (until then a new transaction must still include them; they are committed).
+    const forget = (): void => { setImmediate(() => this.unsynced.delete(committed)); };
     const settle = (): void => {
+      forget();
       this.opts.metrics?.storeWriteSeconds.observe({ store: 'sqlite' }, Number(process.hrtime.bigint() - started) / 1e9);
       batch.forEach((p, i) => p.resolve(counts[i]));
     };
     // A rejected caller's readings are committed but maybe not on disk; the device's retry finds
     // them by id and stores nothing twice. WalSync logs the failure once for the whole round.
-    if (this.wal) this.wal.after().then(settle, (err) => { for (const p of batch) p.reject(err); });
+    if (this.wal) this.wal.after().then(settle, (err) => { forget(); for (const p of batch) p.reject(err); });
     else settle();
   }
 
@@ -330,7 +343,11 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
         }
         return fresh;
       });
-      if (this.opts.ackedRecords) this.putAcked(this.opts.ackedRecords(groups.map((g) => g.readings)));
+      if (this.opts.ackedRecords) {
+        const appends = groups.map((g) => g.readings);
+        for (const earlier of this.unsynced) appends.push(...earlier);
+        this.putAcked(this.opts.ackedRecords(appends));
+      }
       // Last in the transaction: nothing after it can roll back readings the throttle now counts.
       for (const c of this.latest.take(newest.values())) s.latest.run(c.device, c.at, c.json);
       return n;
