@@ -170,3 +170,20 @@ test('AckedLedger: property: with small bounds nothing unacknowledged is ever re
     { numRuns: 500 },
   );
 });
+
+test('recordsWith: the durable record plus one write\'s seqs, per device, without touching the durable one', async () => {
+  const { recordsWith } = await import('../gateway/buffer/acked-ledger.ts');
+  const durable = new AckedLedger();
+  durable.addAll('a', 'b1', [0, 1, 2], T0);
+  const keys: [string, string, number][] = [['a', 'b1', 3], ['c', 'b9', 7], ['a', 'b2', 0], ['a', 'b1', 4]];
+  const out = recordsWith(durable, (visit) => { for (const [d, b, s] of keys) visit(d, b, s); }, T0 + 1000);
+  assert.deepEqual(out.map(([d]) => d), ['a', 'c']);
+  const back = new AckedLedger();
+  for (const [d, rec] of out) back.merge(d, rec);
+  assert.deepEqual([0, 1, 2, 3, 4].map((s) => back.has('a', 'b1', s)), [true, true, true, true, true]);
+  assert.equal(back.has('a', 'b2', 0), true);
+  assert.equal(back.has('c', 'b9', 7), true);
+  assert.equal(durable.has('a', 'b1', 3), false, 'the durable record is unchanged');
+  assert.equal(durable.hasDevice('c'), false);
+  assert.deepEqual(recordsWith(durable, () => undefined, T0), []);
+});

@@ -146,6 +146,29 @@ export class AckedLedger {
     return dropped;
   }
 
+  /** Whether the device has any boot in the record. */
+  hasDevice(deviceId: string): boolean {
+    return this.devs.has(deviceId);
+  }
+
+  /**
+   * Replaces this ledger's entry for the device with a copy of `from`'s (none if `from` has
+   * none). For a scratch ledger: the durable record plus one write's seqs, without touching the
+   * durable one.
+   */
+  copyDevice(from: AckedLedger, deviceId: string): void {
+    const src = from.devs.get(deviceId);
+    if (!src) {
+      this.devs.delete(deviceId);
+      return;
+    }
+    this.devs.set(deviceId, {
+      boots: src.boots.map((b) => ({ id: b.id, lastAck: b.lastAck, floor: b.floor, iv: b.iv.slice() })),
+      hint: src.hint,
+      evicted: src.evicted?.slice(),
+    });
+  }
+
   /** Devices in the record. */
   devices(): IterableIterator<string> {
     return this.devs.keys();
@@ -314,4 +337,24 @@ function parseBase36(s: string, deviceId: string): number {
   const n = parseInt(s, 36);
   if (!Number.isSafeInteger(n)) throw new Error(`acked record of ${deviceId}: "${s}" is out of range`);
   return n;
+}
+
+/**
+ * What a store persists with one write: per device among `keys`, `durable`'s record plus those
+ * seqs, serialized, in first-seen order; `durable` is not changed. `keys` yields (device_id,
+ * boot_id, seq) through the callback it is given.
+ */
+export function recordsWith(durable: AckedLedger, keys: (visit: (deviceId: string, bootId: string, seq: number) => void) => void, now: number): [deviceId: string, record: string][] {
+  let scratch: AckedLedger | null = null;
+  const out: [string, string][] = [];
+  keys((deviceId, bootId, seq) => {
+    scratch ??= new AckedLedger({ maxBootsPerDevice: durable.maxBootsPerDevice, maxIntervalsPerBoot: durable.maxIntervalsPerBoot });
+    if (!scratch.hasDevice(deviceId)) {
+      scratch.copyDevice(durable, deviceId);
+      out.push([deviceId, '']);
+    }
+    scratch.add(deviceId, bootId, seq, now);
+  });
+  for (const entry of out) entry[1] = scratch!.serialize(entry[0]);
+  return out;
 }

@@ -3,7 +3,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
-import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
+import type { AckedRecordsFor, DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
 import { parseReading, type DeviceEntry, type LatestEntry } from './records.ts';
 import { buildAppendCall, decodeElement, elementRecords, latestOnlyCall, type BadEntry } from './redis-chunks.ts';
 import { LatestThrottle, withWaiting, type LatestCandidate } from './latest-throttle.ts';
@@ -22,6 +22,8 @@ export interface RedisStoreOptions {
   sink?: QuarantineSink;
   /** A device's `latest` entry is rewritten at most this often (latest-throttle.ts); 0: every reading. */
   latestEveryMs?: number;
+  /** The acknowledged-records written by the same script as the readings (store.ts, acked-ledger.ts). */
+  ackedRecords?: AckedRecordsFor;
   log?: Logger;
   metrics?: Metrics;
 }
@@ -90,6 +92,12 @@ export class RedisStore implements ReadingStore {
   private queuedReadings = 0;
   private flushScheduled = false;
   private readonly latest: LatestThrottle;
+  /**
+   * Append calls sent and not answered yet. Redis runs one connection's scripts in order, so when
+   * a later call is applied these were too: its acknowledged-records include their readings (a
+   * record must not fall behind what an earlier call stored).
+   */
+  private readonly sent = new Set<QueuedAppend[]>();
   /** False until the legacy stream layout has been looked for (and moved): see redis-migrate.ts. */
   private migrated = false;
 
@@ -214,7 +222,15 @@ export class RedisStore implements ReadingStore {
   }
 
   private async appendNow(callers: QueuedAppend[]): Promise<void> {
-    const call = buildAppendCall(this.p, callers, (c) => this.latest.take(c));
+    const records = this.opts.ackedRecords;
+    const withEarlier = records && ((appends: readonly (readonly Reading[])[]) => {
+      if (this.sent.size === 0) return records(appends);
+      const all = [...appends];
+      for (const earlier of this.sent) for (const c of earlier) all.push(c.readings);
+      return records(all);
+    });
+    const call = buildAppendCall(this.p, callers, (c) => this.latest.take(c), withEarlier);
+    if (records) this.sent.add(callers);
     // The lines are in the encoded chunks now; dropped here so ~0.5 KB per reading does not
     // outlive the round trip (young objects that live through two scavenges get promoted).
     for (const c of call.chunks) c.lines.length = 0;
@@ -228,11 +244,36 @@ export class RedisStore implements ReadingStore {
     } catch (err) {
       // Each caller fails over on its own (the buffer writes its readings to SQLite).
       for (const c of callers) c.reject(err);
+    } finally {
+      // A turn later, once the callers' continuations have put the readings into their durable
+      // record; including an applied call in a later record meanwhile is right, and so is a
+      // timed-out one (a later call applied means this one was).
+      setImmediate(() => this.sent.delete(callers));
     }
   }
 
   private async writeLatest(entries: LatestCandidate[]): Promise<void> {
     await withTimeout(this.redis.iotgwAppend(...latestOnlyCall(this.p, entries)), this.writeTimeoutMs, 'redis latest');
+  }
+
+  /** Every device's stored acknowledged-record (acked-ledger.ts). */
+  async ackedRecords(): Promise<Record<string, string>> {
+    return this.op(this.redis.hgetall(`${this.p}acked`), 'redis acked');
+  }
+
+  /** Rewrites the acknowledged-records of these devices ('' deletes one): the pruning of forgotten devices. */
+  async writeAcked(records: Iterable<[string, string]>): Promise<void> {
+    const put: string[] = [];
+    const del: string[] = [];
+    for (const [d, rec] of records) {
+      if (rec === '') del.push(d);
+      else put.push(d, rec);
+    }
+    const pipe = this.redis.pipeline();
+    for (let i = 0; i < put.length; i += 2000) pipe.hset(`${this.p}acked`, ...put.slice(i, i + 2000));
+    for (let i = 0; i < del.length; i += 1000) pipe.hdel(`${this.p}acked`, ...del.slice(i, i + 1000));
+    if (put.length + del.length === 0) return;
+    for (const [err] of (await this.op(pipe.exec(), 'redis acked')) ?? []) if (err) throw err;
   }
 
   private op<T>(p: Promise<T>, what: string): Promise<T> {

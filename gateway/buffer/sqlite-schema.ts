@@ -3,12 +3,16 @@ import { LINES_PER_CHUNK, encodeLine } from './sqlite-chunks.ts';
 
 /**
  * The SQLite buffer's tables (issue 18's layout):
- * - one table per window, `w_<window>` (WINDOW_TABLE): one row (chunk) per append call,
- *   `seq INTEGER PRIMARY KEY` in store order, no other index (sqlite-chunks.ts has the row format);
- *   dropped whole once the window is uploaded;
+ * - one table per window, `w_<window>` (WINDOW_TABLE): one row (chunk) per commit, `seq INTEGER
+ *   PRIMARY KEY` in store order, no other index (sqlite-chunks.ts has the row format); dropped
+ *   whole once the window is uploaded;
  * - `windows`: each window's count and bytes, a snapshot written coarsely (the live figures are in
  *   memory) with `upto`, the newest chunk it counts; opening the store adds the chunks after it;
- * - `latest` (written at most once per `sqlite.latest_every_ms` per device), `quarantine`,
+ * - `acked`: the acknowledged-record of issue 21 (acked-ledger.ts), one row per device; written
+ *   when readings leave the file (a window dropped or cut) and by the mirror of Redis's records,
+ *   not with every commit: the buffered chunks hold the rest, and opening the store rebuilds it
+ *   from them (sqlite-store.ts, `ackedRecords`);
+ * - `latest` (all waiting devices once per `sqlite.latest_every_ms`), `quarantine`,
  *   `meta` (migrations run; `seq_floor`, the newest chunk seq ever dropped, so positions are never reused).
  */
 export const SCHEMA = `
@@ -16,6 +20,7 @@ CREATE TABLE IF NOT EXISTS latest(device_id TEXT PRIMARY KEY, received_at INTEGE
 CREATE TABLE IF NOT EXISTS quarantine(id INTEGER PRIMARY KEY, source TEXT NOT NULL, window INTEGER, pos TEXT, raw TEXT, reason TEXT, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS windows(window INTEGER PRIMARY KEY, count INTEGER NOT NULL, bytes INTEGER NOT NULL, upto INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS acked(device_id TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
 `;
 
 export const windowTable = (window: number): string => `"w_${window < 0 ? `m${-window}` : window}"`;

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
-import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
+import type { AckedRecordsFor, DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
 import { parseDoc, type LatestEntry, type DeviceEntry } from './records.ts';
 import { WalSync, fsyncFd, type SyncWal } from './wal-sync.ts';
 import { WalCheckpointer, type WalCheckpointerOptions } from './wal-checkpointer.ts';
@@ -50,6 +50,14 @@ export interface SqliteStoreOptions {
   statsEveryMs?: number;
   /** The checkpoint worker's settings (wal-checkpointer.ts); false keeps checkpoints on the event loop. */
   checkpointer?: Omit<WalCheckpointerOptions, 'path' | 'db' | 'log'> | false;
+  /**
+   * The buffer's acknowledged-record (issue 21; buffer.ts). Accepted for the store interface; this
+   * store does not write a record with every commit (one more B-tree page per device and commit
+   * on the card): the buffered chunks are the record of what they hold (`ackedRecords` rebuilds
+   * it from them), and the `acked` rows of a window's devices are written in the transaction
+   * that drops or cuts the window, so what leaves the file is recorded as it leaves.
+   */
+  ackedRecords?: AckedRecordsFor;
   /** How the WAL is fsynced in 'full' mode; default fs.fsync on the thread pool. A seam for tests. */
   syncWal?: SyncWal;
   log?: Logger;
@@ -310,6 +318,10 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       stats: db.prepare('UPDATE windows SET count = ?, bytes = ?, upto = ? WHERE window = ?'),
       dropRow: db.prepare('DELETE FROM windows WHERE window = ?'),
       floor: db.prepare("INSERT INTO meta(key, value) VALUES ('seq_floor', ?) ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)"),
+      ackedPut: db.prepare('INSERT INTO acked(device_id, record) VALUES (?, ?) ON CONFLICT(device_id) DO UPDATE SET record = excluded.record'),
+      ackedDel: db.prepare('DELETE FROM acked WHERE device_id = ?'),
+      ackedGet: db.prepare<[string], { record: string }>('SELECT record FROM acked WHERE device_id = ?'),
+      ackedAll: db.prepare<[], { device_id: string; record: string }>('SELECT device_id, record FROM acked'),
     };
   }
 
@@ -528,6 +540,62 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     }
   }
 
+  private putAcked(records: Iterable<[string, string]>): void {
+    for (const [d, rec] of records) {
+      if (rec === '') this.stmts.ackedDel.run(d);
+      else this.stmts.ackedPut.run(d, rec);
+    }
+  }
+
+  /**
+   * Rewrites the `acked` rows of these devices ('' deletes the row) in one transaction: the
+   * buffer's mirror of what Redis acknowledged, and the pruning of forgotten devices. Not fsynced
+   * on its own (the next commit's fsync covers it).
+   */
+  writeAcked(records: Iterable<[string, string]>): void {
+    this.db.transaction(() => this.putAcked(records)).immediate();
+  }
+
+  /**
+   * Every device's acknowledged-record as this file holds it: the `acked` row united with the
+   * `dev:` readings of the buffered chunks (this store's own record, rebuilt at open and kept by
+   * every commit). Never a reading the file does not hold or did not hold when its window left.
+   */
+  ackedRecords(): { device_id: string; record: string }[] {
+    const all = new AckedLedger();
+    for (const row of this.stmts.ackedAll.all()) {
+      try { all.merge(row.device_id, row.record); } catch { /* the buffer logs unreadable rows when it merges them itself */ }
+    }
+    for (const d of this.acked.devices()) all.merge(d, this.acked.serialize(d));
+    return [...all.devices()].map((d) => ({ device_id: d, record: all.serialize(d) })).filter((r) => r.record !== '');
+  }
+
+  /**
+   * Inside a transaction that removes readings of these devices from the file: their `acked` rows
+   * become the row united with this store's record, so what leaves the chunks stays recorded.
+   */
+  private recordLeaving(devices: Iterable<string>): void {
+    for (const d of devices) {
+      const mine = this.acked.serialize(d);
+      if (mine === '') continue;
+      const row = this.stmts.ackedGet.get(d)?.record;
+      if (!row) { this.stmts.ackedPut.run(d, mine); continue; }
+      const both = new AckedLedger();
+      try { both.merge(d, row); } catch { /* rewritten from this store's record */ }
+      both.merge(d, mine);
+      this.stmts.ackedPut.run(d, both.serialize(d));
+    }
+  }
+
+  /** The devices of a window's chunks (their `devices` column), optionally only chunks with seq <= `upToSeq`. */
+  private windowDevices(window: number, upToSeq = Number.MAX_SAFE_INTEGER): Set<string> {
+    const out = new Set<string>();
+    for (const list of this.db.prepare(`SELECT devices FROM ${windowTable(window)} WHERE seq <= ?`).pluck().iterate(upToSeq) as Iterable<string>) {
+      for (const d of list.split('\n')) if (d) out.add(d);
+    }
+    return out;
+  }
+
   /** Commits what is pending, waits for its fsync, closes the database and then the WAL's descriptor. */
   close(): Promise<void> {
     if (!this.handle) return Promise.resolve();
@@ -676,6 +744,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       const all = !top || top.seq < cutSeq || (top.seq === cutSeq && bodyLines(top.body).length - 1 <= posLine(n));
       if (!all) return null;
       const count = st.count;
+      this.recordLeaving(this.windowDevices(window));
       this.db.exec(`DROP TABLE ${t}`);
       this.stmts.dropRow.run(window);
       this.stmts.floor.run(String(Math.max(st.last, this.nextSeq - 1)));
@@ -692,6 +761,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       const step = this.db.transaction(() => {
         const seqs = this.db.prepare(`SELECT seq, n, bytes FROM ${t} WHERE seq < ? ORDER BY seq LIMIT ?`).all(cutSeq, DELETE_STEP) as { seq: number; n: number; bytes: number }[];
         if (seqs.length === 0) return 0;
+        this.recordLeaving(this.windowDevices(window, seqs[seqs.length - 1].seq));
         this.db.prepare(`DELETE FROM ${t} WHERE seq <= ?`).run(seqs[seqs.length - 1].seq);
         const k = seqs.reduce((s, r) => s + r.n, 0);
         st.count -= k;
@@ -705,6 +775,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
       if (!this.handle) throw new Error('sqlite store closed during a delete');
     }
     total += this.db.transaction(() => {
+      this.recordLeaving(this.windowDevices(window, cutSeq));
       const r = this.blankLines(window, cutSeq, (line) => line <= posLine(n));
       this.snapshot(window);
       return r.n;
