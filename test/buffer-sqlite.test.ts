@@ -93,6 +93,37 @@ describe('SqliteStore', () => {
     assert.ok(used >= 1 && used <= 3, `100 appends took ${used} transactions`);
   });
 
+  test('group commit over time: readings arriving apart share a commit; a client that waits for each answer is not held', async () => {
+    const tmp2 = tempDir('iotgw-sqlite-gc-time-');
+    const timed = new SqliteStore({ path: join(tmp2.path, 'buffer.db'), groupCommitMs: 1000, groupCommitMax: 16 });
+    await timed.open();
+    try {
+      const w = T0 + 30 * H;
+      // Three appends a tick apart: one group, committed when the first has waited group_commit_ms.
+      const spread = [timed.append([reading('t', w)])];
+      await new Promise((r) => setImmediate(r));
+      spread.push(timed.append([reading('t', w + 1)]));
+      await new Promise((r) => setImmediate(r));
+      spread.push(timed.append([reading('t', w + 2)]));
+      assert.deepEqual(await Promise.all(spread), [1, 1, 1]);
+      assert.equal(timed.commits, 1);
+      assert.equal(timed.timedGroups, 1);
+      // One writer, one append at a time: once its group was answered, each next append comes
+      // right after its answer and commits at once instead of waiting the 1000 ms again (the
+      // first follows a group of three, so it is not yet known as a closed loop).
+      assert.equal(await timed.append([reading('seq', w + 10)]), 1);
+      const before = timed.timedGroups;
+      for (let i = 1; i < 30; i++) assert.equal(await timed.append([reading('seq', w + 10 + i)]), 1);
+      assert.equal(timed.timedGroups, before, 'no later sequential append waited for the timer');
+      // 40 concurrent appends: 16 fill a group at once.
+      await Promise.all(Array.from({ length: 40 }, (_, i) => timed.append([reading('many', w + 100 + i)])));
+      assert.equal(timed.timedGroups, before);
+    } finally {
+      await timed.close();
+      tmp2.cleanup();
+    }
+  });
+
   test('a failed transaction rejects every caller of its batch and stores nothing of it', async () => {
     // A window's first chunk registers the window in the same transaction as the readings.
     const w = T0 + 8 * H;
