@@ -112,7 +112,8 @@ export const schema = {
      * the previous commit's fsync runs, the moment it returns. Each commit costs about two file
      * system pages of WAL whatever it holds, so at site rates this sets the bytes per reading:
      * 50 boards at 10 and 50 readings/s measured 8.5x and 3.0x the JSON with 100, p99 ack 114 ms
-     * (bench/sd-writes.ts; 0 gave 17x and 23x). Under closed-loop load groups fill at once.
+     * (bench/sd-writes.ts; 0 gave 17x and 23x). Under closed-loop load groups fill at once, and
+     * a client that waits for each answer commits at once (sqlite-store.ts FOLLOW_MS).
      */
     group_commit_ms: { type: 'int', default: 100, min: 0, max: 1000 },
     /** A group commits at once when this many append calls wait, without waiting for group_commit_ms. */
