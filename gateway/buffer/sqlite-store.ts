@@ -344,9 +344,8 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
         return fresh;
       });
       if (this.opts.ackedRecords) {
-        const appends = groups.map((g) => g.readings);
-        for (const earlier of this.unsynced) appends.push(...earlier);
-        this.putAcked(this.opts.ackedRecords(appends));
+        const earlier = this.unsynced.size > 0 ? [...this.unsynced].flat() : undefined;
+        this.putAcked(this.opts.ackedRecords(groups.map((g) => g.readings), earlier));
       }
       // Last in the transaction: nothing after it can roll back readings the throttle now counts.
       for (const c of this.latest.take(newest.values())) s.latest.run(c.device, c.at, c.json);
