@@ -187,3 +187,14 @@ test('recordsWith: the durable record plus one write\'s seqs, per device, withou
   assert.equal(durable.hasDevice('c'), false);
   assert.deepEqual(recordsWith(durable, () => undefined, T0), []);
 });
+
+test('recordsWith: earlier writes count only for the devices this write names', async () => {
+  const { recordsWith } = await import('../gateway/buffer/acked-ledger.ts');
+  const durable = new AckedLedger();
+  const out = recordsWith(durable, (visit) => visit('a', 'b', 5), T0, (visit) => { visit('a', 'b', 4); visit('z', 'b', 1); });
+  assert.deepEqual(out.map(([d]) => d), ['a']);
+  const back = new AckedLedger();
+  back.merge('a', out[0][1]);
+  assert.equal(back.has('a', 'b', 4), true);
+  assert.equal(back.has('a', 'b', 5), true);
+});

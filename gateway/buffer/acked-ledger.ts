@@ -342,9 +342,16 @@ function parseBase36(s: string, deviceId: string): number {
 /**
  * What a store persists with one write: per device among `keys`, `durable`'s record plus those
  * seqs, serialized, in first-seen order; `durable` is not changed. `keys` yields (device_id,
- * boot_id, seq) through the callback it is given.
+ * boot_id, seq) through the callback it is given. `earlier` yields seqs of earlier writes of the
+ * same store that are stored whenever this one is; they count only for devices `keys` named (the
+ * others' records were written with those writes).
  */
-export function recordsWith(durable: AckedLedger, keys: (visit: (deviceId: string, bootId: string, seq: number) => void) => void, now: number): [deviceId: string, record: string][] {
+export function recordsWith(
+  durable: AckedLedger,
+  keys: (visit: (deviceId: string, bootId: string, seq: number) => void) => void,
+  now: number,
+  earlier?: (visit: (deviceId: string, bootId: string, seq: number) => void) => void,
+): [deviceId: string, record: string][] {
   let scratch: AckedLedger | null = null;
   const out: [string, string][] = [];
   keys((deviceId, bootId, seq) => {
@@ -355,6 +362,11 @@ export function recordsWith(durable: AckedLedger, keys: (visit: (deviceId: strin
     }
     scratch.add(deviceId, bootId, seq, now);
   });
-  for (const entry of out) entry[1] = scratch!.serialize(entry[0]);
+  if (scratch === null) return out;
+  const s: AckedLedger = scratch;
+  earlier?.((deviceId, bootId, seq) => {
+    if (s.hasDevice(deviceId)) s.add(deviceId, bootId, seq, now);
+  });
+  for (const entry of out) entry[1] = s.serialize(entry[0]);
   return out;
 }

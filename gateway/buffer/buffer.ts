@@ -289,15 +289,17 @@ export class Buffer {
    * writes under way: one of those may still fail, and a persisted record must not claim a
    * reading no store took (a retry of it would be refused as a duplicate: a loss).
    */
-  private readonly recordsFor = (appends: readonly (readonly Reading[])[]): [string, string][] =>
-    recordsWith(this.acked, (visit) => {
-      for (const readings of appends) {
+  private readonly recordsFor = (appends: readonly (readonly Reading[])[], earlier?: readonly (readonly Reading[])[]): [string, string][] => {
+    const keysOf = (lists: readonly (readonly Reading[])[]) => (visit: (deviceId: string, bootId: string, seq: number) => void): void => {
+      for (const readings of lists) {
         for (const r of readings) {
           const k = ackKey(r);
           if (k !== null) visit(r.device_id, k.boot, k.seq);
         }
       }
-    }, this.now());
+    };
+    return recordsWith(this.acked, keysOf(appends), this.now(), earlier && keysOf(earlier));
+  };
 
   private inFlightHolding(id: string): InFlight | undefined {
     for (const f of this.inflight) {

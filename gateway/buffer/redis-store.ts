@@ -92,12 +92,6 @@ export class RedisStore implements ReadingStore {
   private queuedReadings = 0;
   private flushScheduled = false;
   private readonly latest: LatestThrottle;
-  /**
-   * Append calls sent and not answered yet. Redis runs one connection's scripts in order, so when
-   * a later call is applied these were too: its acknowledged-records include their readings (a
-   * record must not fall behind what an earlier call stored).
-   */
-  private readonly sent = new Set<QueuedAppend[]>();
   /** False until the legacy stream layout has been looked for (and moved): see redis-migrate.ts. */
   private migrated = false;
 
@@ -222,15 +216,12 @@ export class RedisStore implements ReadingStore {
   }
 
   private async appendNow(callers: QueuedAppend[]): Promise<void> {
-    const records = this.opts.ackedRecords;
-    const withEarlier = records && ((appends: readonly (readonly Reading[])[]) => {
-      if (this.sent.size === 0) return records(appends);
-      const all = [...appends];
-      for (const earlier of this.sent) for (const c of earlier) all.push(c.readings);
-      return records(all);
-    });
-    const call = buildAppendCall(this.p, callers, (c) => this.latest.take(c), withEarlier);
-    if (records) this.sent.add(callers);
+    // The records carry this call's readings only, not those of earlier calls still unanswered:
+    // Redis runs a connection's scripts in order, but an earlier call can fail without being
+    // applied (never sent while the connection was down, an error reply) while a later one is, and
+    // a record claiming its readings would make their retry a duplicate, a loss. So a record may
+    // lag an overlapping earlier call until the device's next write (buffer/README.md).
+    const call = buildAppendCall(this.p, callers, (c) => this.latest.take(c), this.opts.ackedRecords);
     // The lines are in the encoded chunks now; dropped here so ~0.5 KB per reading does not
     // outlive the round trip (young objects that live through two scavenges get promoted).
     for (const c of call.chunks) c.lines.length = 0;
@@ -244,11 +235,6 @@ export class RedisStore implements ReadingStore {
     } catch (err) {
       // Each caller fails over on its own (the buffer writes its readings to SQLite).
       for (const c of callers) c.reject(err);
-    } finally {
-      // A turn later, once the callers' continuations have put the readings into their durable
-      // record; including an applied call in a later record meanwhile is right, and so is a
-      // timed-out one (a later call applied means this one was).
-      setImmediate(() => this.sent.delete(callers));
     }
   }
 
