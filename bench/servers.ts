@@ -22,6 +22,9 @@ export interface RunningServer {
   pid: number;
   /** redis-server, in Redis mode: reported beside the gateway (a Pi runs both). */
   redisPid: number | null;
+  /** redis-server's URL and data dir (its AOF), in Redis mode. */
+  redisUrl?: string;
+  redisDir?: string;
   httpUrl: string;
   wsUrl: string;
   /** Failovers from Redis to SQLite so far (`iotgw_store_failovers_total{to="sqlite"}`); null for the baseline. */
@@ -144,7 +147,7 @@ export async function startGateway(mode: 'redis' | 'sqlite', opts: GatewayBenchO
   const store = gw.logs.find((l) => l.msg === 'listening')?.store;
   if (store !== mode) throw new Error(`gateway started in ${String(store)} mode, expected ${mode}`);
   return {
-    name: mode, pid: gw.pid!, redisPid: redis?.pid ?? null,
+    name: mode, pid: gw.pid!, redisPid: redis?.pid ?? null, redisUrl: redis?.url, redisDir: redis?.dir,
     httpUrl: `${gw.url}/telemetry`, wsUrl: `ws://127.0.0.1:${gw.port}/ws`,
     failovers: async () => {
       const res = await gw.get('/metrics');

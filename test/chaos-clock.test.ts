@@ -18,6 +18,7 @@ import { sleep } from './support/ports.ts';
 import { Fleet } from './chaos/fleet.ts';
 import { settleAndAccount, assertExactlyOnce, metricValue } from './chaos/accounting.ts';
 import { chaosGateway, dropDatabase, pick, scenarioDir } from './chaos/setup.ts';
+import { sqliteRows } from './support/buffer-inspect.ts';
 
 const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const missing = existsSync(FAKETIME) ? false : `no ${FAKETIME} (apt-get install faketime)`;
@@ -79,7 +80,7 @@ test('the gateway clock jumps back and forward: readings land in the hour of the
       await client.close();
     }
     const db = new Database(join(dir.path, 'data', 'buffer.db'), { readonly: true });
-    for (const row of db.prepare('SELECT id, window, received_at, doc FROM readings').iterate() as Iterable<{ id: string; window: number; received_at: number; doc: string }>) {
+    for (const row of sqliteRows(db)) {
       const sent = fleet.acked.get(row.id);
       if (!sent) continue;
       assert.ok(sent.ts === undefined, `${row.id} has a ts and should have been uploaded`);

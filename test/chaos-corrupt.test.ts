@@ -16,6 +16,7 @@ import { Fleet } from './chaos/fleet.ts';
 import { settleAndAccount, assertExactlyOnce, metricByLabel } from './chaos/accounting.ts';
 import { chaosGateway, dropDatabase, pick, scenarioDir } from './chaos/setup.ts';
 import { CHUNK_HEAD } from '../gateway/buffer/redis-chunks.ts';
+import { truncateSqliteLines } from './support/buffer-inspect.ts';
 
 let mongo: { uri: string; stop(): Promise<void> };
 before(async () => { mongo = await startMongoForTests(); });
@@ -25,10 +26,7 @@ after(async () => { await mongo.stop(); });
 function truncateSqlite(path: string, n: number): string[] {
   const db = new Database(path);
   try {
-    const rows = db.prepare("SELECT seq, id FROM readings WHERE id LIKE 'dev:%' ORDER BY random() LIMIT ?").all(n) as { seq: number; id: string }[];
-    const cut = db.prepare('UPDATE readings SET doc = substr(doc, 1, length(doc) / 2) WHERE seq = ?');
-    for (const r of rows) cut.run(r.seq);
-    return rows.map((r) => r.id);
+    return truncateSqliteLines(db, n);
   } finally {
     db.close();
   }

@@ -12,12 +12,13 @@ import Database from 'better-sqlite3';
 import { GatewayProcess } from './support/gateway-process.ts';
 import { buildSim, runSim } from './support/sim.ts';
 import { tempDir, waitFor, sleep } from './support/ports.ts';
+import { sqliteRows } from './support/buffer-inspect.ts';
 
 
 function countStored(dbPath: string): number {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
-    return (db.prepare('SELECT count(*) AS n FROM readings').get() as { n: number }).n;
+    return sqliteRows(db).length;
   } finally {
     db.close();
   }
@@ -27,13 +28,12 @@ function countStored(dbPath: string): number {
 function storedSeqs(dbPath: string, deviceId: string, bootId: string): Map<number, number> {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
-    const rows = db
-      .prepare(
-        `SELECT json_extract(doc, '$.seq') AS seq, count(*) AS n FROM readings
-         WHERE json_extract(doc, '$.device_id') = ? AND json_extract(doc, '$.boot_id') = ? GROUP BY seq`,
-      )
-      .all(deviceId, bootId) as { seq: number; n: number }[];
-    return new Map(rows.map((r) => [r.seq, r.n]));
+    const out = new Map<number, number>();
+    for (const r of sqliteRows(db)) {
+      const doc = JSON.parse(r.doc) as { device_id?: string; boot_id?: string; seq?: number };
+      if (doc.device_id === deviceId && doc.boot_id === bootId && typeof doc.seq === 'number') out.set(doc.seq, (out.get(doc.seq) ?? 0) + 1);
+    }
+    return out;
   } finally {
     db.close();
   }

@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import { GatewayProcess } from './support/gateway-process.ts';
 import { tempDir } from './support/ports.ts';
 import { rawRequest } from './support/raw-http.ts';
+import { sqliteRows } from './support/buffer-inspect.ts';
 
 const RUNS = Number(process.env.IOTGW_FUZZ_RUNS ?? 100);
 const dir = tempDir('iotgw-fuzz-');
@@ -36,7 +37,8 @@ after(async () => {
 
 /** Stored docs by reading id, read from the SQLite file itself. */
 function stored(ids: string[]): Map<string, Record<string, unknown>> {
-  const rows = db.prepare(`SELECT id, doc FROM readings WHERE id IN (${ids.map(() => '?').join(',')})`).all(...ids) as { id: string; doc: string }[];
+  const want = new Set(ids);
+  const rows = sqliteRows(db).filter((r) => want.has(r.id));
   return new Map(rows.map((r) => [r.id, JSON.parse(r.doc)]));
 }
 

@@ -105,7 +105,9 @@ export async function openLoopHttp(o: { url: string; bodies: string[]; connectio
   let scheduled = 0;
   const ticker = setInterval(() => {
     const now = performance.now();
-    const want = Math.floor(((now - start) / 1000) * o.rate);
+    // Request i is due at start + i/rate: dispatch it once that time has come (+1: request 0 is due at start,
+    // not one interval later, which added 1/rate to every latency: 100 ms at 10 requests/s).
+    const want = Math.min(Math.floor(((now - start) / 1000) * o.rate) + 1, Math.ceil(o.durationS * o.rate));
     for (; scheduled < want; scheduled++) {
       const due = start + (scheduled / o.rate) * 1000;
       const c = idle.pop();

@@ -7,14 +7,17 @@ import { SqliteStore } from './sqlite-store.ts';
 import { RedisStore } from './redis-store.ts';
 import { InDoubtLedger } from './in-doubt.ts';
 import { ReentrantMutex } from './mutex.ts';
+import { AckedLedger, recordsWith } from './acked-ledger.ts';
 import { consolidateWindow, type ConsolidateResult } from './consolidate.ts';
 import { runMaintenance, updateGauges, type MaintenanceReport, type RetentionContext, type StoredWindow } from './retention.ts';
-import { mergeDeviceEntries, mergeLatest, type DeviceEntry, type LatestEntry } from './records.ts';
+import { mergeLatest, type LatestEntry } from './records.ts';
+import { devicePage, type DevicePage, type DevicePageQuery, type DeviceSource } from './device-pages.ts';
 
 export type { StoredWindow, MaintenanceReport, ConsolidateResult };
 
 export interface BufferDeps {
-  config: Pick<Config, 'redis' | 'sqlite' | 'buffer' | 'window_seconds'>;
+  /** `ingest.max_late_seconds` bounds the acknowledged-record (7 days when absent). */
+  config: Pick<Config, 'redis' | 'sqlite' | 'buffer' | 'window_seconds'> & { ingest?: { max_late_seconds: number } };
   log: Logger;
   metrics: Metrics;
   /** Clock for maintenance decisions (tests move it); defaults to Date.now. */
@@ -27,6 +30,21 @@ export interface AppendResult {
   /** Readings that store already held (retried sends), acknowledged but stored once. */
   duplicates: number;
   store: StoreKind;
+}
+
+/** A write under way: retries of its readings wait for it (acked-ledger.ts, Buffer.append). */
+interface InFlight {
+  readings: Reading[];
+  ids?: Set<string>;
+  done: Promise<unknown>;
+}
+
+/** The (device_id, boot_id, seq) of a reading with a device-given id (`dev:`, validate.ts), or null. */
+function ackKey(r: Reading): { boot: string; seq: number } | null {
+  if (!r.id.startsWith('dev:')) return null;
+  const boot = r.doc.boot_id;
+  const seq = r.doc.seq;
+  return typeof boot === 'string' && typeof seq === 'number' ? { boot, seq } : null;
 }
 
 /** Consecutive good health probes before intake goes back to Redis (one good PING is not a recovery). */
@@ -67,15 +85,29 @@ export class Buffer {
   private readonly inDoubt: InDoubtLedger;
   private readonly now: () => number;
   private opened = false;
+  /**
+   * What was acknowledged, per (device_id, boot_id): the union of both stores' records and of the
+   * writes that succeeded since. See README.md.
+   */
+  readonly acked = new AckedLedger();
+  /** The seqs of writes under way (so a concurrent retry waits for them); never persisted. Unbounded in practice: it holds only in-flight readings. */
+  private readonly pending = new AckedLedger({ maxBootsPerDevice: 1 << 20, maxIntervalsPerBoot: 1 << 20 });
+  private readonly inflight = new Set<InFlight>();
+  /** Devices whose record changed by a Redis write since it was last mirrored into SQLite. */
+  private mirrorDirty = new Set<string>();
+  private mirrorTimer: NodeJS.Timeout | null = null;
+  private redisAckedLoaded = false;
+  private evictionsReported = { boots: 0, intervals: 0 };
 
   constructor(private readonly deps: BufferDeps) {
     const { config, log, metrics } = deps;
     this.windowMs = config.window_seconds * 1000;
     this.now = deps.now ?? Date.now;
-    this.sqlite = new SqliteStore({ path: config.sqlite.path, groupCommitMs: config.sqlite.group_commit_ms, synchronous: config.sqlite.synchronous, latestEveryMs: config.sqlite.latest_every_ms, checkpointer: config.sqlite.checkpoint_worker ? {} : false, log, metrics });
+    const ackedRecords = this.recordsFor;
+    this.sqlite = new SqliteStore({ path: config.sqlite.path, groupCommitMs: config.sqlite.group_commit_ms, groupCommitMax: config.sqlite.group_commit_max, pageSize: config.sqlite.page_size, synchronous: config.sqlite.synchronous, latestEveryMs: config.sqlite.latest_every_ms, checkpointer: config.sqlite.checkpoint_worker ? {} : false, ackedRecords, log, metrics });
     this.inDoubt = new InDoubtLedger(this.sqlite);
     if (config.redis.url !== 'none') {
-      this.redis = new RedisStore({ url: config.redis.url, keyPrefix: config.redis.key_prefix, writeTimeoutMs: config.redis.write_timeout_ms, latestEveryMs: config.redis.latest_every_ms, sink: this.sqlite, log, metrics });
+      this.redis = new RedisStore({ url: config.redis.url, keyPrefix: config.redis.key_prefix, writeTimeoutMs: config.redis.write_timeout_ms, latestEveryMs: config.redis.latest_every_ms, sink: this.sqlite, ackedRecords, log, metrics });
     }
   }
 
@@ -106,6 +138,7 @@ export class Buffer {
     const { config, log } = this.deps;
     await this.sqlite.open();
     this.inDoubt.open();
+    this.loadAcked('sqlite', this.sqlite.ackedRecords().map((r) => [r.device_id, r.record]));
     this.opened = true;
     if (!this.redis) {
       log.warn({ sqlite: this.sqlite.path }, 'Redis is not configured (redis.url: none): buffering in SQLite only');
@@ -114,6 +147,7 @@ export class Buffer {
         await this.redis.open();
         await this.redis.ping();
         await this.reconcileInDoubt();
+        await this.loadRedisAcked();
         this.current = 'redis';
         log.info({ redis: maskUrl(config.redis.url) }, 'buffering in Redis, SQLite as fallback');
         await this.checkPersistence();
@@ -128,6 +162,10 @@ export class Buffer {
     await this.refreshGauges().catch(() => undefined);
     this.maintenanceTimer = setInterval(() => void this.maintainInBackground(), config.buffer.maintenance_interval_ms);
     this.maintenanceTimer.unref();
+    if (this.redis) {
+      this.mirrorTimer = setInterval(() => this.mirrorAcked(), Math.max(100, config.sqlite.latest_every_ms || 1000));
+      this.mirrorTimer.unref();
+    }
   }
 
   /** Stops the timers, lets a running maintenance pass finish, flushes the group commit, quits Redis. */
@@ -136,7 +174,10 @@ export class Buffer {
     this.opened = false;
     if (this.probeTimer) clearInterval(this.probeTimer);
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    if (this.mirrorTimer) clearInterval(this.mirrorTimer);
     await this.maintenanceRun?.catch(() => undefined);
+    await Promise.allSettled([...this.inflight].map((f) => f.done));
+    this.mirrorAcked();
     await this.sqlite.close();
     await this.redis?.close();
   }
@@ -144,8 +185,132 @@ export class Buffer {
   /**
    * Makes the readings durable and resolves only then (rule 1): in Redis while healthy, else in
    * SQLite. Rejects only when no store could take them (SQLite itself failed).
+   *
+   * Exactly once per (device_id, boot_id, seq): a reading the acknowledged-record holds is
+   * answered as a duplicate and not written again; one that a write under way holds waits for that
+   * write and is then a duplicate (or, if it failed, written here). The store persists the durable
+   * record plus this write's seqs in the same script/transaction (`recordsFor`); they join the
+   * durable record in memory once the write succeeded.
    */
   async append(readings: Reading[]): Promise<AppendResult> {
+    const added: Reading[] = [];
+    const admitted = new Array<boolean>(readings.length);
+    let known: number;
+    for (;;) {
+      const pass = this.admit(readings, added, admitted);
+      if (typeof pass === 'number') {
+        known = pass;
+        break;
+      }
+      await pass.catch(() => undefined);
+    }
+    const fresh = known > 0 ? readings.filter((_, i) => admitted[i]) : readings;
+    if (fresh.length === 0) return { stored: 0, duplicates: readings.length, store: this.current };
+    let flight: InFlight | null = null;
+    let settle: () => void = () => undefined;
+    if (added.length > 0) {
+      flight = { readings: added, done: new Promise<void>((r) => { settle = r; }) };
+      this.inflight.add(flight);
+    }
+    try {
+      const res = await this.write(fresh);
+      if (added.length > 0) {
+        const now = this.now();
+        for (const r of added) {
+          const k = ackKey(r)!;
+          this.acked.add(r.device_id, k.boot, k.seq, now);
+          if (res.store === 'redis') this.mirrorDirty.add(r.device_id);
+        }
+      }
+      return { stored: res.stored, duplicates: known + res.duplicates, store: res.store };
+    } finally {
+      if (flight) {
+        this.unpend(added);
+        this.inflight.delete(flight);
+        settle();
+      }
+    }
+  }
+
+  /**
+   * One synchronous pass over the batch: readings the durable record holds are duplicates
+   * (`admitted` false); one a write under way holds makes the pass undo itself and return that
+   * write's promise, to wait for; a repeat within the batch is a duplicate. The others join
+   * `pending` and are listed in `added`. Returns how many were duplicates.
+   */
+  private admit(readings: Reading[], added: Reading[], admitted: boolean[]): number | Promise<unknown> {
+    const now = this.now();
+    const flagged = this.acked.bootsEvicted + this.acked.intervalsEvicted > 0;
+    let unverified = 0;
+    let known = 0;
+    for (let i = 0; i < readings.length; i++) {
+      const r = readings[i];
+      const k = ackKey(r);
+      if (k === null) {
+        admitted[i] = true;
+        continue;
+      }
+      if (this.acked.has(r.device_id, k.boot, k.seq)) {
+        admitted[i] = false;
+        known++;
+        continue;
+      }
+      if (this.inflight.size + added.length > 0 && this.pending.has(r.device_id, k.boot, k.seq)) {
+        const holder = this.inflight.size > 0 ? this.inFlightHolding(r.id) : undefined;
+        if (holder) {
+          this.unpend(added);
+          return holder.done;
+        }
+        admitted[i] = false; // a repeat within this batch: its first copy is written with it
+        known++;
+        continue;
+      }
+      if (flagged && this.acked.isForgotten(r.device_id, k.boot, k.seq)) unverified++;
+      this.pending.add(r.device_id, k.boot, k.seq, now);
+      added.push(r);
+      admitted[i] = true;
+    }
+    if (unverified > 0) this.deps.metrics.readingsUnverified.inc(unverified);
+    return known;
+  }
+
+  /** Takes readings out of `pending` (their write settled, or the pass was undone). */
+  private unpend(added: Reading[]): void {
+    for (const r of added) {
+      const k = ackKey(r)!;
+      this.pending.remove(r.device_id, k.boot, k.seq);
+    }
+    added.length = 0;
+  }
+
+  /**
+   * The records a store persists with one call or transaction (store.ts AckedRecordsFor): per
+   * device of its keyed readings, the durable record plus these readings. Never the seqs of other
+   * writes under way: one of those may still fail, and a persisted record must not claim a
+   * reading no store took (a retry of it would be refused as a duplicate: a loss).
+   */
+  private readonly recordsFor = (appends: readonly (readonly Reading[])[], earlier?: readonly (readonly Reading[])[]): [string, string][] => {
+    const keysOf = (lists: readonly (readonly Reading[])[]) => (visit: (deviceId: string, bootId: string, seq: number) => void): void => {
+      for (const readings of lists) {
+        for (const r of readings) {
+          const k = ackKey(r);
+          if (k !== null) visit(r.device_id, k.boot, k.seq);
+        }
+      }
+    };
+    return recordsWith(this.acked, keysOf(appends), this.now(), earlier && keysOf(earlier));
+  };
+
+  private inFlightHolding(id: string): InFlight | undefined {
+    for (const f of this.inflight) {
+      f.ids ??= new Set(f.readings.map((r) => r.id));
+      if (f.ids.has(id)) return f;
+    }
+    return undefined;
+  }
+
+  /** The write itself: Redis while healthy, else SQLite (see the class comment). */
+  private async write(readings: Reading[]): Promise<AppendResult> {
     if (this.redis && !this.fallback) {
       // No fallback configured: Redis or nothing, and the caller answers 503 on failure. While
       // Redis is known to be down, fail at once instead of waiting for a timeout per request.
@@ -175,6 +340,73 @@ export class Buffer {
     return { stored, duplicates: readings.length - stored, store: 'sqlite' };
   }
 
+  /**
+   * Writes the records that changed by Redis writes into SQLite (one transaction, every
+   * `sqlite.latest_every_ms`, at a failover and at close): a gateway restarted while Redis is
+   * down then knows what Redis acknowledged, but for the last interval before a crash.
+   */
+  private mirrorAcked(): void {
+    if (this.mirrorDirty.size === 0) return;
+    const devices = this.mirrorDirty;
+    this.mirrorDirty = new Set();
+    try {
+      this.sqlite.writeAcked([...devices].map((d): [string, string] => [d, this.acked.serialize(d)]));
+    } catch (err) {
+      for (const d of devices) this.mirrorDirty.add(d);
+      this.deps.log.warn({ err: (err as Error).message, devices: devices.size }, 'mirroring the acknowledged-record into SQLite failed; retrying on the next tick');
+    }
+  }
+
+  /** Unites stored records with the one in memory; an unreadable one is logged and skipped (the store's readings dedup by id meanwhile). */
+  private loadAcked(source: StoreKind, entries: Iterable<[string, string]>): void {
+    let devices = 0;
+    for (const [deviceId, record] of entries) {
+      try {
+        this.acked.merge(deviceId, record);
+        devices++;
+      } catch (err) {
+        this.deps.log.warn({ store: source, device_id: deviceId, err: (err as Error).message }, 'unreadable acknowledged-record skipped');
+      }
+    }
+    this.acked.forget(this.now() - this.maxLateMs);
+    this.deps.metrics.ackedRecordDevices.set(this.acked.size);
+    if (devices > 0) this.deps.log.info({ store: source, devices }, 'acknowledged-record loaded');
+  }
+
+  /** Redis's records, once per process, before intake switches to Redis (at open or at recovery). */
+  private async loadRedisAcked(): Promise<void> {
+    if (!this.redis || this.redisAckedLoaded) return;
+    this.loadAcked('redis', Object.entries(await this.redis.ackedRecords()));
+    this.redisAckedLoaded = true;
+  }
+
+  private get maxLateMs(): number {
+    return (this.deps.config.ingest?.max_late_seconds ?? 7 * 86400) * 1000;
+  }
+
+  /**
+   * Drops boots last acknowledged more than `ingest.max_late_seconds` ago, and the stored records
+   * of devices left without any (maintenance runs it).
+   */
+  async forgetAcked(now = this.now()): Promise<number> {
+    const before = new Set(this.acked.devices());
+    const dropped = this.acked.forget(now - this.maxLateMs);
+    if (dropped > 0) this.deps.metrics.ackedRecordEvictions.inc({ what: 'age' }, dropped);
+    const { bootsEvicted, intervalsEvicted } = this.acked;
+    if (bootsEvicted > this.evictionsReported.boots) this.deps.metrics.ackedRecordEvictions.inc({ what: 'boot' }, bootsEvicted - this.evictionsReported.boots);
+    if (intervalsEvicted > this.evictionsReported.intervals) this.deps.metrics.ackedRecordEvictions.inc({ what: 'interval' }, intervalsEvicted - this.evictionsReported.intervals);
+    this.evictionsReported = { boots: bootsEvicted, intervals: intervalsEvicted };
+    this.deps.metrics.ackedRecordDevices.set(this.acked.size);
+    if (dropped === 0) return 0;
+    // Devices still there are rewritten by their next write; the gone ones lose their rows now.
+    const gone = [...before].filter((d) => this.acked.serialize(d) === '');
+    if (gone.length === 0) return dropped;
+    const none = gone.map((d): [string, string] => [d, '']);
+    this.sqlite.writeAcked(none);
+    await this.fromRedis((r) => r.writeAcked(none), undefined);
+    return dropped;
+  }
+
   /** Resolves when a store can take writes (for /readyz): SQLite is always the fallback. */
   async ping(): Promise<void> {
     if (this.redis && !this.fallback) await this.redis.ping();
@@ -193,6 +425,8 @@ export class Buffer {
     this.goodProbes = 0;
     if (this.current !== 'redis') return;
     this.current = 'sqlite';
+    // What Redis acknowledged is in memory: into SQLite now, so a restart while Redis is away knows it.
+    this.mirrorAcked();
     this.deps.metrics.storeFailovers.inc({ to: 'sqlite' });
     this.setModeGauge();
     if (this.fallback) this.deps.log.warn({ err: (err as Error)?.message }, 'Redis write failed or timed out: intake switched to SQLite');
@@ -206,6 +440,7 @@ export class Buffer {
       await this.redis.ping();
       if (this.current === 'sqlite' && ++this.goodProbes >= PROBES_TO_RECOVER) {
         await this.reconcileInDoubt();
+        await this.loadRedisAcked();
         this.current = 'redis';
         this.goodProbes = 0;
         this.deps.metrics.storeFailovers.inc({ to: 'redis' });
@@ -266,10 +501,21 @@ export class Buffer {
     return mergeLatest(lists);
   }
 
-  /** A device's readings, newest first by receive time, merged over both stores, each once. */
+  /** A device's readings, newest first by receive time, merged over both stores, each once: the first page. */
   async deviceReadings(deviceId: string, query: DeviceQuery): Promise<ReadingDoc[]> {
-    const lists: DeviceEntry[][] = [await this.fromRedis((r) => r.deviceEntries(deviceId, query), []), await this.sqlite.deviceEntries(deviceId, query)];
-    return mergeDeviceEntries(lists, query.limit);
+    return (await this.deviceReadingsPage(deviceId, query)).readings;
+  }
+
+  /**
+   * A device's buffered readings, complete and paged (device-pages.ts): every window of both
+   * stores, each store answering a window from its own device index. Redis is read only while
+   * healthy; a Redis read that fails fails the request rather than answering without its part.
+   */
+  async deviceReadingsPage(deviceId: string, query: DevicePageQuery): Promise<DevicePage> {
+    const sources: DeviceSource[] = [{ windows: () => this.sqlite.windowsNewest(), entries: (d, w) => this.sqlite.deviceWindowEntries(d, w) }];
+    const redis = this.healthyRedis;
+    if (redis) sources.push({ windows: () => redis.windowsNewest(), entries: (d, w) => redis.deviceWindowEntries(d, w) });
+    return devicePage(sources, deviceId, query);
   }
 
   /** Every window of both stores (open and closed), oldest first; a window may appear once per store. */
@@ -308,7 +554,10 @@ export class Buffer {
 
   /** One maintenance pass now (spill, bounds, gauges), under the lock; the timer calls it too. */
   maintain(now = this.now()): Promise<MaintenanceReport> {
-    const run = this.exclusive(() => runMaintenance(this.retentionContext(), now));
+    const run = this.exclusive(async () => {
+      await this.forgetAcked(now).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'pruning the acknowledged-record failed; retrying on the next pass'));
+      return runMaintenance(this.retentionContext(), now);
+    });
     this.maintenanceRun = run;
     return run;
   }

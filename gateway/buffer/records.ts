@@ -27,7 +27,7 @@ export function parseDoc(raw: string): ReadingDoc | string {
   return checkDoc(v);
 }
 
-function checkDoc(v: unknown): ReadingDoc | string {
+export function checkDoc(v: unknown): ReadingDoc | string {
   if (!isObject(v)) return 'doc is not an object';
   if (typeof v.device_id !== 'string' || typeof v.group_id !== 'string') return 'doc lacks device_id or group_id';
   return v as ReadingDoc;
@@ -47,20 +47,6 @@ export function parseReading(raw: string, window: number): Reading | string {
   const doc = checkDoc(v.doc);
   if (typeof doc === 'string') return doc;
   return { id: v.id, device_id: v.device_id, group_id: v.group_id, window, received_at: v.received_at, doc };
-}
-
-/** Newest-first merge of device readings from several stores, each reading once (by id). */
-export function mergeDeviceEntries(lists: DeviceEntry[][], limit: number): ReadingDoc[] {
-  const seen = new Set<string>();
-  const all = lists.flat().sort((a, b) => b.received_at - a.received_at);
-  const out: ReadingDoc[] = [];
-  for (const e of all) {
-    if (seen.has(e.id)) continue;
-    seen.add(e.id);
-    out.push(e.doc);
-    if (out.length >= limit) break;
-  }
-  return out;
 }
 
 /** Per device the entry with the greatest receive time (ties: the first list wins). */

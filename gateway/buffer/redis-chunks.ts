@@ -1,6 +1,7 @@
 import type { Reading, StoredReading } from '../reading.ts';
 import { parseReading } from './records.ts';
 import type { LatestCandidate } from './latest-throttle.ts';
+import type { AckedRecordsFor } from './store.ts';
 
 /**
  * The gateway's half of the Redis chunk layout (see redis-scripts.ts): building one append call
@@ -49,6 +50,7 @@ export function buildAppendCall(
   prefix: string,
   callers: readonly { readings: Reading[] }[],
   pickLatest: (candidates: Iterable<LatestCandidate>) => LatestCandidate[] = (c) => [...c],
+  ackedRecords?: AckedRecordsFor,
 ): AppendCall {
   const byWindow = new Map<number, WindowChunk>();
   const fresh = callers.map((c) => c.readings.length);
@@ -80,15 +82,29 @@ export function buildAppendCall(
     args.push(String(c.window), encodeChunk(c.lines), String(c.lines.length), String(c.check.length / 2));
     for (const v of c.check) args.push(v);
   }
+  pushAcked(args, ackedRecords ? ackedRecords(callers.map((c) => c.readings)) : []);
   pushLatest(args, pickLatest(latest.values()));
   return { args, chunks, fresh };
 }
 
 /** The ARGV of APPEND_LUA that writes only `latest` entries (no window). */
 export function latestOnlyCall(prefix: string, entries: readonly LatestCandidate[]): string[] {
-  const args = [prefix, '0'];
+  const args = [prefix, '0', '0'];
   pushLatest(args, entries);
   return args;
+}
+
+/** The acknowledged-record section: a count, then (device_id, serialized record) pairs (acked-ledger.ts). */
+function pushAcked(args: (string | Buffer)[], records: readonly [string, string][]): void {
+  const at = args.length;
+  args.push('0');
+  let n = 0;
+  for (const [d, rec] of records) {
+    if (rec === '') continue;
+    args.push(d, rec);
+    n++;
+  }
+  args[at] = String(n);
 }
 
 function pushLatest(args: (string | Buffer)[], entries: readonly LatestCandidate[]): void {

@@ -30,6 +30,8 @@
  *                      rewritten at most once per `redis.latest_every_ms` (latest-throttle.ts)
  *   <p>latest_at       hash device_id -> that reading's received_at (epoch ms), so newer wins; plus a
  *                      field ' encoding' that keeps it a hashtable (see APPEND_LUA)
+ *   <p>acked           hash device_id -> the device's acknowledged-record (acked-ledger.ts), written
+ *                      by the append script that stores the device's readings
  *   <p>health          string written by the health probe (expires)
  *   <p>w:<window>      legacy stream layout, moved into the list layout at open (redis-migrate.ts)
  *
@@ -131,6 +133,8 @@ end
 /**
  * ARGV: prefix, number of windows, then per window: window, chunk, its line count, the number of
  * (line, id) pairs to check, those pairs (ids a device may resend, lines in ascending order);
+ * then the number of acknowledged-records and per record device_id, serialized record (HSET
+ * into <p>acked in the same script, so a record is never ahead of or behind its readings);
  * then the rest, per device, the call's newest reading as a latest candidate: device_id,
  * received_at, Reading JSON, and '' or "<window>/<line>" when that reading is one of the checked.
  *
@@ -191,6 +195,13 @@ for n = 1, tonumber(ARGV[2]) do
     redis.call('HINCRBY', p .. 'wbytes', w, #chunk)
   end
 end
+local nacked = tonumber(ARGV[i])
+i = i + 1
+for s = 0, nacked - 1, C do
+  local e = math.min(s + C, nacked) - 1
+  redis.call('HSET', p .. 'acked', unpack(ARGV, i + 2 * s, i + 2 * e + 1))
+end
+i = i + 2 * nacked
 local devs, cand = {}, {}
 while i + 3 <= #ARGV do
   if ARGV[i + 3] == '' or not held[ARGV[i + 3]] then devs[#devs + 1] = ARGV[i]; cand[#cand + 1] = i end

@@ -1,8 +1,9 @@
+import { devicePage } from './device-pages.ts';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Reading, ReadingDoc, StoredReading } from '../reading.ts';
-import type { DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
+import type { AckedRecordsFor, DeviceQuery, QuarantineSink, ReadingStore, StoreKind, WindowPage, WindowSummary } from './store.ts';
 import { parseReading, type DeviceEntry, type LatestEntry } from './records.ts';
 import { buildAppendCall, decodeElement, elementRecords, latestOnlyCall, type BadEntry } from './redis-chunks.ts';
 import { LatestThrottle, withWaiting, type LatestCandidate } from './latest-throttle.ts';
@@ -19,10 +20,10 @@ export interface RedisStoreOptions {
   opTimeoutMs?: number;
   /** Where unreadable list elements go (the SQLite store). */
   sink?: QuarantineSink;
-  /** At most this many readings are scanned by one `deviceReadings` call. */
-  deviceScanBudget?: number;
   /** A device's `latest` entry is rewritten at most this often (latest-throttle.ts); 0: every reading. */
   latestEveryMs?: number;
+  /** The acknowledged-records written by the same script as the readings (store.ts, acked-ledger.ts). */
+  ackedRecords?: AckedRecordsFor;
   log?: Logger;
   metrics?: Metrics;
 }
@@ -215,7 +216,12 @@ export class RedisStore implements ReadingStore {
   }
 
   private async appendNow(callers: QueuedAppend[]): Promise<void> {
-    const call = buildAppendCall(this.p, callers, (c) => this.latest.take(c));
+    // The records carry this call's readings only, not those of earlier calls still unanswered:
+    // Redis runs a connection's scripts in order, but an earlier call can fail without being
+    // applied (never sent while the connection was down, an error reply) while a later one is, and
+    // a record claiming its readings would make their retry a duplicate, a loss. So a record may
+    // lag an overlapping earlier call until the device's next write (buffer/README.md).
+    const call = buildAppendCall(this.p, callers, (c) => this.latest.take(c), this.opts.ackedRecords);
     // The lines are in the encoded chunks now; dropped here so ~0.5 KB per reading does not
     // outlive the round trip (young objects that live through two scavenges get promoted).
     for (const c of call.chunks) c.lines.length = 0;
@@ -234,6 +240,26 @@ export class RedisStore implements ReadingStore {
 
   private async writeLatest(entries: LatestCandidate[]): Promise<void> {
     await withTimeout(this.redis.iotgwAppend(...latestOnlyCall(this.p, entries)), this.writeTimeoutMs, 'redis latest');
+  }
+
+  /** Every device's stored acknowledged-record (acked-ledger.ts). */
+  async ackedRecords(): Promise<Record<string, string>> {
+    return this.op(this.redis.hgetall(`${this.p}acked`), 'redis acked');
+  }
+
+  /** Rewrites the acknowledged-records of these devices ('' deletes one): the pruning of forgotten devices. */
+  async writeAcked(records: Iterable<[string, string]>): Promise<void> {
+    const put: string[] = [];
+    const del: string[] = [];
+    for (const [d, rec] of records) {
+      if (rec === '') del.push(d);
+      else put.push(d, rec);
+    }
+    const pipe = this.redis.pipeline();
+    for (let i = 0; i < put.length; i += 2000) pipe.hset(`${this.p}acked`, ...put.slice(i, i + 2000));
+    for (let i = 0; i < del.length; i += 1000) pipe.hdel(`${this.p}acked`, ...del.slice(i, i + 1000));
+    if (put.length + del.length === 0) return;
+    for (const [err] of (await this.op(pipe.exec(), 'redis acked')) ?? []) if (err) throw err;
   }
 
   private op<T>(p: Promise<T>, what: string): Promise<T> {
@@ -356,53 +382,41 @@ export class RedisStore implements ReadingStore {
     }
   }
 
+  /** A device's readings, newest first, complete (device-pages.ts): the first `limit`. */
   async deviceReadings(deviceId: string, query: DeviceQuery): Promise<ReadingDoc[]> {
-    return (await this.deviceEntries(deviceId, query)).map((e) => e.doc);
+    return (await devicePage([{ windows: () => this.windowsNewest(), entries: (d, w) => this.deviceWindowEntries(d, w) }], deviceId, query)).readings;
+  }
+
+  /** Window starts holding readings, newest first. */
+  async windowsNewest(): Promise<number[]> {
+    return (await this.op(this.redis.zrevrange(`${this.p}windows`, 0, -1), 'redis windows')).map(Number);
   }
 
   /**
-   * A device's readings, newest windows first, scanning each list from its tail in steps and at
-   * most `deviceScanBudget` readings in all (neither store keeps a per-device index: one less to
-   * write per reading). A list is in arrival order, so once the device's readings are older than
-   * `from` (with a minute of margin for readings that raced each other) the rest of that window
-   * is older still.
+   * Every reading of the device in the window: the whole list in steps of elements, each element
+   * tested for the device before it is parsed (a chunk names each reading's device). Complete, at
+   * the cost of reading the window once per request (the device readings API is rare next to
+   * intake; no per-device key is written per reading, which would cost redis-server and its AOF).
    */
-  async deviceEntries(deviceId: string, query: DeviceQuery): Promise<DeviceEntry[]> {
-    const from = query.from ?? 0;
-    const to = query.to ?? Number.MAX_SAFE_INTEGER;
-    const margin = 60_000;
-    let budget = this.opts.deviceScanBudget ?? 20_000;
-    // Elements per step: a chunk element can hold a whole append call's readings.
-    const step = 100;
-    // Every element names its device as the record's second field: a cheap test before JSON.parse.
+  async deviceWindowEntries(deviceId: string, window: number): Promise<DeviceEntry[]> {
     const needle = `"device_id":${JSON.stringify(deviceId)}`;
+    const dead = new Set(await this.op(this.redis.smembers(`${this.p}dead:${window}`), 'redis device scan'));
+    const len = await this.op(this.redis.llen(this.list(window)), 'redis device scan');
     const out: DeviceEntry[] = [];
-    const windows = await this.op(this.redis.zrevrange(`${this.p}windows`, 0, -1), 'redis windows');
-    for (const w of windows) {
-      // Indexes from the head, from a length read once: appends meanwhile do not shift them.
-      let end = (await this.op(this.redis.llen(this.list(w)), 'redis device scan')) - 1;
-      let older = false;
-      while (end >= 0 && budget > 0 && out.length < query.limit && !older) {
-        const start = Math.max(0, end - step + 1);
-        const items = await this.op(this.redis.lrange(this.list(w), start, end), 'redis device scan');
-        if (items.length === 0) break;
-        for (let k = items.length - 1; k >= 0 && out.length < query.limit && budget > 0; k--) {
-          const records = elementRecords(items[k]);
-          budget -= records.length;
-          if (!items[k].includes(needle)) continue;
-          for (let j = records.length - 1; j >= 0 && out.length < query.limit; j--) {
-            if (!records[j].includes(needle)) continue;
-            const r = parseReading(records[j], Number(w));
-            if (typeof r === 'string' || r.device_id !== deviceId) continue;
-            if (r.received_at < from - margin) older = true;
-            if (r.received_at >= from && r.received_at <= to) out.push({ id: r.id, received_at: r.received_at, doc: r.doc });
-          }
+    const step = 200;
+    for (let start = 0; start < len; start += step) {
+      const items = await this.op(this.redis.lrange(this.list(window), start, Math.min(len, start + step) - 1), 'redis device scan');
+      for (const item of items) {
+        if (!item.includes(needle)) continue;
+        for (const rec of elementRecords(item)) {
+          if (!rec.includes(needle)) continue;
+          const r = parseReading(rec, window);
+          if (typeof r === 'string' || r.device_id !== deviceId || dead.has(r.id)) continue;
+          out.push({ id: r.id, received_at: r.received_at, doc: r.doc });
         }
-        end = start - 1;
       }
-      if (budget <= 0 || out.length >= query.limit) break;
     }
-    return out.sort((a, b) => b.received_at - a.received_at);
+    return out;
   }
 
   /** A small write (it expires), so a Redis that answers PING but refuses writes (OOM, MISCONF, replica) fails too. */

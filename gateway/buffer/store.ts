@@ -48,6 +48,15 @@ export interface ReadingStore {
   ping(): Promise<void>;
 }
 
+/**
+ * What a store persists of the acknowledged-record with a write (acked-ledger.ts): given the
+ * readings of the appends that share one store call or transaction, the (device_id, serialized
+ * record) pairs to write with them, atomically. The record is the durable one plus these readings
+ * (and, for the devices they name, `earlier`: the same store's earlier writes that are stored
+ * whenever this one is), never other writes still under way (one of those may yet fail).
+ */
+export type AckedRecordsFor = (appends: readonly (readonly Reading[])[], earlier?: readonly (readonly Reading[])[]) => [deviceId: string, record: string][];
+
 /** Where records that cannot be parsed go, so they never stall the queue behind them (rule 5). */
 export interface QuarantineSink {
   quarantine(source: StoreKind, window: number, pos: string, raw: string, reason: string): void;

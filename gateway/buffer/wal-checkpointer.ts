@@ -73,7 +73,7 @@ export class WalCheckpointer {
       this.windowStart = now;
       this.commitsInWindow = 0;
     }
-    if (++this.commitsInWindow >= (this.opts.startAtCommitsPerSecond ?? 50)) this.start();
+    if (++this.commitsInWindow >= (this.opts.startAtCommitsPerSecond ?? 2)) this.start();
   }
 
   /**

@@ -1,3 +1,4 @@
+import { decodeCursor } from '../buffer/device-pages.ts';
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../errors.ts';
 import type { ReadingDoc } from '../reading.ts';
@@ -23,7 +24,7 @@ export interface StatusSources {
   buffer: {
     mode: string;
     latestPerDevice(): Promise<ReadingDoc[]>;
-    deviceReadings(deviceId: string, q: { from?: number; to?: number; limit: number }): Promise<ReadingDoc[]>;
+    deviceReadingsPage(deviceId: string, q: { from?: number; to?: number; limit: number; cursor?: string }): Promise<{ readings: ReadingDoc[]; next: string | null }>;
     listWindows(): Promise<{ store: string; window: number; count: number; bytes: number }[]>;
     ping(): Promise<void>;
   };
@@ -81,8 +82,11 @@ export function registerStatusRoutes(app: FastifyInstance, s: StatusSources): { 
     const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new GatewayError('invalid_query', `limit: must be an integer from 1 to ${MAX_LIMIT}`, 400, 'limit');
     if (from !== undefined && to !== undefined && from > to) throw new GatewayError('invalid_query', 'from: must not be after to', 400, 'from');
-    const readings = await s.buffer.deviceReadings(id, { from, to, limit });
-    return { device_id: id, count: readings.length, readings };
+    const cursor = req.query.cursor;
+    if (cursor !== undefined && (cursor.length === 0 || decodeCursor(cursor) === null)) throw new GatewayError('invalid_query', 'cursor: must be the `next` of an earlier answer', 400, 'cursor');
+    // Complete over every buffered window; `next` (null at the end) continues past `limit`.
+    const page = await s.buffer.deviceReadingsPage(id, { from, to, limit, cursor });
+    return { device_id: id, count: page.readings.length, readings: page.readings, next: page.next };
   });
 
   app.get('/stats', () => statsBody(s));

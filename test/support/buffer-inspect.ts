@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import { BSON } from 'mongodb';
 import { elementRecords } from '../../gateway/buffer/redis-chunks.ts';
+import { bodyLines, packBody, type Body } from '../../gateway/buffer/sqlite-chunks.ts';
 
 /**
  * Every reading id the buffer would upload, read straight from the SQLite file and the Redis
@@ -16,7 +17,7 @@ export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: st
   if (existsSync(opts.sqlitePath)) {
     const db = new Database(opts.sqlitePath, { readonly: true, fileMustExist: true });
     try {
-      for (const row of db.prepare('SELECT id FROM readings').iterate() as Iterable<{ id: string }>) ids.push(row.id);
+      ids.push(...sqliteReadingIds(db));
       ids.push(...uploadQuarantineIds(db));
     } finally {
       db.close();
@@ -41,6 +42,76 @@ export async function storedReadingIds(opts: { sqlitePath: string; redisUrl?: st
     }
   }
   return ids;
+}
+
+/**
+ * Ids of every reading in the SQLite buffer's window tables (`w_<window>`, one row per append
+ * commit, one line per reading, an empty line for a deleted or quarantined one; the body deflated:
+ * sqlite-chunks.ts reads it).
+ * A damaged line yields no id, like a damaged Redis record.
+ */
+export function sqliteReadingIds(db: Database.Database): string[] {
+  const ids: string[] = [];
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'w_[0-9m]*'").pluck().all() as string[];
+  for (const t of tables) {
+    for (const body of db.prepare(`SELECT body FROM "${t}" ORDER BY seq`).pluck().iterate() as Iterable<Body>) {
+      for (const line of bodyLines(body)) {
+        if (line.length === 0) continue;
+        const id = lineIdOf(line);
+        if (id !== null) ids.push(id);
+      }
+    }
+  }
+  return ids;
+}
+
+/** Every readable reading in the SQLite buffer, as the old one-row-per-reading table listed them (`doc` as JSON text). */
+export function sqliteRows(db: Database.Database): { id: string; device_id: string; window: number; received_at: number; doc: string }[] {
+  const out: { id: string; device_id: string; window: number; received_at: number; doc: string }[] = [];
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'w_[0-9m]*'").pluck().all() as string[];
+  for (const t of tables) {
+    const window = t.startsWith('w_m') ? -Number(t.slice(3)) : Number(t.slice(2));
+    for (const body of db.prepare(`SELECT body FROM "${t}" ORDER BY seq`).pluck().iterate() as Iterable<Body>) {
+      for (const line of bodyLines(body)) {
+        try {
+          const [id, device_id, , received_at, doc] = JSON.parse(line) as [string, string, string, number, unknown];
+          out.push({ id, device_id, window, received_at, doc: JSON.stringify(doc) });
+        } catch { /* empty or damaged line */ }
+      }
+    }
+  }
+  return out;
+}
+
+/** Cuts the lines of `n` stored readings whose id starts with `prefix` in half (a damaged record); returns their ids. */
+export function truncateSqliteLines(db: Database.Database, n: number, prefix = 'dev:'): string[] {
+  const cut: string[] = [];
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'w_[0-9m]*'").pluck().all() as string[];
+  for (const t of tables) {
+    for (const row of db.prepare(`SELECT seq, body FROM "${t}"`).all() as { seq: number; body: Body }[]) {
+      const lines = bodyLines(row.body);
+      let changed = false;
+      for (let i = 0; i < lines.length && cut.length < n; i++) {
+        const id = lineIdOf(lines[i]);
+        if (id === null || !id.startsWith(prefix)) continue;
+        lines[i] = lines[i].slice(0, Math.floor(lines[i].length / 2));
+        cut.push(id);
+        changed = true;
+      }
+      if (changed) db.prepare(`UPDATE "${t}" SET body = ? WHERE seq = ?`).run(packBody(lines), row.seq);
+      if (cut.length >= n) return cut;
+    }
+  }
+  return cut;
+}
+
+function lineIdOf(line: string): string | null {
+  try {
+    const v = JSON.parse(line) as unknown;
+    return Array.isArray(v) && typeof v[0] === 'string' ? v[0] : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
