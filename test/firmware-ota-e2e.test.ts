@@ -16,6 +16,7 @@ import { GatewayProcess } from './support/gateway-process.ts';
 import { buildSim, runSim, type SimDevice, type SimResult } from './support/sim.ts';
 import { tempDir, waitFor, sleep } from './support/ports.ts';
 import { esp32Image, sha256, writeImage } from './support/firmware-image.ts';
+import { sqliteRows } from './support/buffer-inspect.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -31,9 +32,8 @@ function iotgw(dataDir: string, ...args: string[]) {
 function stored(dbPath: string, deviceId: string): Map<string, string | null> {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
-    const rows = db.prepare(`SELECT json_extract(doc, '$.boot_id') AS boot, json_extract(doc, '$.seq') AS seq, json_extract(doc, '$.fw') AS fw
-      FROM readings WHERE json_extract(doc, '$.device_id') = ?`).all(deviceId) as { boot: string; seq: number; fw: string | null }[];
-    return new Map(rows.map((r) => [`${r.boot}/${r.seq}`, r.fw]));
+    const docs = sqliteRows(db).filter((r) => r.device_id === deviceId).map((r) => JSON.parse(r.doc) as { boot_id: string; seq: number; fw?: string });
+    return new Map(docs.map((d) => [`${d.boot_id}/${d.seq}`, d.fw ?? null]));
   } finally {
     db.close();
   }
@@ -42,7 +42,7 @@ function stored(dbPath: string, deviceId: string): Map<string, string | null> {
 function storedCount(dbPath: string): number {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
-    return (db.prepare('SELECT count(*) AS n FROM readings').get() as { n: number }).n;
+    return sqliteRows(db).length;
   } finally {
     db.close();
   }
