@@ -263,6 +263,7 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
     const floor = Number((db.prepare("SELECT value FROM meta WHERE key = 'seq_floor'").get() as { value: string } | undefined)?.value ?? 0);
     let maxSeq = floor;
     const now = Date.now();
+    const newest = new Map<string, { at: number; doc: unknown }>();
     for (const row of db.prepare('SELECT window, count, bytes, upto FROM windows').all() as { window: number; count: number; bytes: number; upto: number }[]) {
       const t = windowTable(row.window);
       const st: WindowState = { count: row.count, bytes: row.bytes, last: row.upto, upto: row.upto, dirty: false };
@@ -280,22 +281,21 @@ export class SqliteStore implements ReadingStore, QuarantineSink {
           const d = decodeLine(line);
           if (typeof d === 'string') continue; // readWindow quarantines it
           this.remember(d.id, row.window, now);
-          this.noteLatest(d.device_id, d.received_at, line, true);
+          const cur = newest.get(d.device_id);
+          if (!cur || cur.at <= d.received_at) newest.set(d.device_id, { at: d.received_at, doc: d.doc });
         }
       }
     }
+    // Serialized once per device, not per buffered reading: a day's backlog is millions of lines.
+    for (const [device, c] of newest) this.noteLatest(device, c.at, JSON.stringify(c.doc));
     this.nextSeq = maxSeq + 1;
   }
 
-  /**
-   * A device's newest reading for `latest`. `line` is the stored line (its doc is the 5th element)
-   * or, from intake, the doc JSON itself. At open, an entry no newer than the table's is skipped.
-   */
-  private noteLatest(device: string, at: number, json: string, fromLine = false): void {
+  /** A device's newest reading for `latest` (`json`: its doc as JSON); an older one is ignored. */
+  private noteLatest(device: string, at: number, json: string): void {
     const cur = this.latestWaiting.get(device);
     if (cur && cur.at > at) return;
-    const doc = fromLine ? JSON.stringify((JSON.parse(json) as unknown[])[4]) : json;
-    this.latestWaiting.set(device, { device, at, json: doc, key: '' });
+    this.latestWaiting.set(device, { device, at, json, key: '' });
   }
 
   /** `rcv:` ids are minted per receipt and never repeat; any other id may come again (a retry). */
