@@ -390,6 +390,8 @@ export class Buffer {
    */
   async forgetAcked(now = this.now()): Promise<number> {
     const before = new Set(this.acked.devices());
+    // `pending` keeps a boot entry after its seqs left it; no write is under way for a minute.
+    this.pending.forget(now - 60_000);
     const dropped = this.acked.forget(now - this.maxLateMs);
     if (dropped > 0) this.deps.metrics.ackedRecordEvictions.inc({ what: 'age' }, dropped);
     const { bootsEvicted, intervalsEvicted } = this.acked;
