@@ -12,15 +12,11 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { GatewayProcess } from './support/gateway-process.ts';
 import { tempDir } from './support/ports.ts';
+import { runIotgw } from './support/iotgw-cli.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-function iotgw(dataDir: string, ...args: string[]) {
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), IOTGW_DATA_DIR: dataDir, IOTGW_CONFIG: '' };
-  delete env.NOTIFY_SOCKET;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/main.ts', 'devices', ...args], { cwd: root, env, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const iotgw = (dataDir: string, ...args: string[]) => runIotgw(dataDir, ['devices', ...args]);
 
 const reading = (device_id: string, extra: Record<string, unknown> = {}) => ({ device_id, group_id: 'lab', v: 1, ...extra });
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });

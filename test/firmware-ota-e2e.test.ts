@@ -7,25 +7,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { GatewayProcess } from './support/gateway-process.ts';
 import { buildSim, runSim, type SimDevice, type SimResult } from './support/sim.ts';
 import { tempDir, waitFor, sleep } from './support/ports.ts';
 import { esp32Image, sha256, writeImage } from './support/firmware-image.ts';
 import { sqliteRows } from './support/buffer-inspect.ts';
+import { runIotgw } from './support/iotgw-cli.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-function iotgw(dataDir: string, ...args: string[]) {
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), IOTGW_DATA_DIR: dataDir, IOTGW_CONFIG: '' };
-  delete env.NOTIFY_SOCKET;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/main.ts', 'firmware', ...args], { cwd: root, env, encoding: 'utf8' });
-  assert.equal(r.status, 0, `iotgw firmware ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
+function iotgw(dataDir: string, ...args: string[]): string {
+  const r = runIotgw(dataDir, ['firmware', ...args]);
+  assert.equal(r.code, 0, `iotgw firmware ${args.join(' ')}: ${r.err}`);
+  return r.out;
 }
 
 /** (boot_id, seq) → fw of every stored reading of one device, read from the documents themselves. */

@@ -6,23 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { GatewayProcess } from './support/gateway-process.ts';
 import { tempDir } from './support/ports.ts';
 import { esp32Image, sha256, writeImage } from './support/firmware-image.ts';
+import { runIotgw } from './support/iotgw-cli.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-function iotgw(dataDir: string, ...args: string[]) {
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), IOTGW_DATA_DIR: dataDir, IOTGW_CONFIG: '' };
-  delete env.NOTIFY_SOCKET;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/main.ts', 'firmware', ...args], { cwd: root, env, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const iotgw = (dataDir: string, ...args: string[]) => runIotgw(dataDir, ['firmware', ...args]);
 
 const reading = (device_id: string, group_id: string, extra: Record<string, unknown> = {}) => ({ device_id, group_id, boot_id: 'b1', seq: 1, v: 1, ...extra });
 
