@@ -9,10 +9,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
 import { GatewayProcess } from './support/gateway-process.ts';
 import { tempDir } from './support/ports.ts';
 import { runIotgw } from './support/iotgw-cli.ts';
+import { wsRequest } from './support/ws.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -22,17 +22,7 @@ const reading = (device_id: string, extra: Record<string, unknown> = {}) => ({ d
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
 /** One WebSocket message and its answer; `key` goes on the upgrade, as the firmware sends it. */
-async function wsSend(gw: GatewayProcess, body: unknown, key?: string): Promise<any> {
-  const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/ws`, { headers: key ? bearer(key) : {} });
-  try {
-    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-    const answer = new Promise<any>((resolve) => ws.once('message', (d) => resolve(JSON.parse(String(d)))));
-    ws.send(JSON.stringify(body));
-    return await answer;
-  } finally {
-    ws.close();
-  }
-}
+const wsSend = (gw: GatewayProcess, body: unknown, key?: string) => wsRequest(gw.port, body, key ? bearer(key) : {});
 
 test('devices add/list/revoke against a running daemon take effect live, and the keys survive a restart', async () => {
   const dir = tempDir();

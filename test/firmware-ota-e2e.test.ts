@@ -112,7 +112,7 @@ test('5 boards of group A update to 0.2.0 published with iotgw firmware add, wit
     const metrics = (await gw.get('/metrics')).body as string;
     assert.match(metrics, /iotgw_firmware_devices\{state="updated"\} 5/);
     assert.match(metrics, /iotgw_firmware_downloads_total\{result="complete"\} 5/);
-    assert.ok(sha256(image));
+    assert.equal(listed.sha256, sha256(image), 'GET /firmware names the image by the SHA-256 of the file published');
   } finally {
     await gw.stop();
     files.cleanup();

@@ -8,27 +8,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { GatewayProcess } from './support/gateway-process.ts';
 import { tempDir } from './support/ports.ts';
 import { esp32Image, sha256, writeImage } from './support/firmware-image.ts';
 import { runIotgw } from './support/iotgw-cli.ts';
+import { wsRequest } from './support/ws.ts';
 
 const iotgw = (dataDir: string, ...args: string[]) => runIotgw(dataDir, ['firmware', ...args]);
 
 const reading = (device_id: string, group_id: string, extra: Record<string, unknown> = {}) => ({ device_id, group_id, boot_id: 'b1', seq: 1, v: 1, ...extra });
 
-async function wsSend(gw: GatewayProcess, body: unknown): Promise<any> {
-  const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/ws`);
-  try {
-    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-    const answer = new Promise<any>((resolve) => ws.once('message', (d) => resolve(JSON.parse(String(d)))));
-    ws.send(JSON.stringify(body));
-    return await answer;
-  } finally {
-    ws.close();
-  }
-}
+const wsSend = (gw: GatewayProcess, body: unknown) => wsRequest(gw.port, body);
 
 async function download(gw: GatewayProcess, path: string, headers: Record<string, string> = {}) {
   const res = await fetch(gw.url + path, { headers });

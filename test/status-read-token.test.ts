@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
+import { wsRequest } from './support/ws.ts';
 import { startGateway, getJson, postJson } from './support/in-process.ts';
 import { loadConfig, maskSecrets } from '../gateway/config.ts';
 
@@ -20,13 +20,7 @@ test('with a read token, every read of the API needs it; probes, the page files 
     // Intake never needs the read token: boards do not have it.
     assert.equal((await postJson(`${g.url}/telemetry`, READING)).status, 202);
     assert.equal((await postJson(`${g.url}/health`, { ...READING, device_id: 'tok-2' })).status, 202);
-    const ws = new WebSocket(`ws://127.0.0.1:${g.gw.port}/ws`);
-    const ack = await new Promise<unknown>((resolve, reject) => {
-      ws.once('open', () => ws.send(JSON.stringify({ ...READING, device_id: 'tok-ws', seq: 1 })));
-      ws.once('message', (d) => resolve(JSON.parse(d.toString())));
-      ws.once('error', reject);
-    });
-    ws.close();
+    const ack = await wsRequest(g.gw.port, { ...READING, device_id: 'tok-ws', seq: 1 });
     assert.deepEqual(ack, { ack: 1, accepted: 1 });
 
     for (const path of ['/devices', '/devices/tok-1', '/devices/tok-1/readings', '/stats', '/redis', '/metrics', '/events', '/groups']) {
